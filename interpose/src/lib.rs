@@ -1,0 +1,1 @@
+//! The mechanism half of cgofix, free of policy.

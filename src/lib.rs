@@ -1,0 +1,1 @@
+//! cgofix: the policy half.
