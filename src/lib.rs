@@ -1,1 +1,102 @@
-//! cgofix: the policy half.
+//! cgofix: an LD_PRELOAD shim that makes Go (cgo) native modules work inside
+//! unmodified Bun binaries. This crate is the policy; `interpose` is the
+//! mechanism. See BACKGROUND.md in the project's shared notes for the root
+//! cause, and README.md for usage.
+//!
+//! Everything is decided once, in the constructor: configuration is parsed,
+//! real symbols are resolved, the host is identified. Hooks then only read
+//! atomics (see each module for which paths are signal-reachable).
+
+pub mod config;
+pub mod dl;
+pub mod gomods;
+pub mod signals;
+pub mod sigset;
+pub mod stats;
+pub mod suspend;
+pub mod threads;
+
+use config::Config;
+use interpose::elf;
+use std::io::Write;
+use std::sync::OnceLock;
+
+static CONFIG: OnceLock<Config> = OnceLock::new();
+
+/// The configuration, once the constructor has run. `OnceLock::get` is one
+/// atomic load: async-signal-safe.
+pub fn config() -> Option<&'static Config> {
+    CONFIG.get()
+}
+
+/// Identifies the host from the executable's dynamic section (see
+/// `suspend.rs` for why a `BUN_*` symbol version means Bun).
+fn identify_host() -> suspend::Host {
+    let mut host = suspend::Host {
+        is_bun: false,
+        exe_text: (0, 0),
+    };
+    let mut first = true;
+    elf::for_each_object(|obj| {
+        if !std::mem::take(&mut first) {
+            return false;
+        }
+        // dl_iterate_phdr reports the executable first.
+        host.exe_text = elf::text_range(obj);
+        elf::verdef_names(obj, |name| {
+            host.is_bun |= name.starts_with(b"BUN_");
+        });
+        false
+    });
+    host
+}
+
+fn init() {
+    let vars: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| k.starts_with("CGOFIX_"))
+        .collect();
+    let (cfg, warnings) = config::parse(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    if !warnings.is_empty() {
+        let mut err = std::io::stderr().lock();
+        for w in &warnings {
+            let _ = writeln!(err, "{w}");
+        }
+    }
+    // Resolve before publishing the configuration: hooks apply the policy
+    // only once CONFIG is set, and by then every real pointer is in place.
+    signals::resolve();
+    threads::resolve();
+    dl::resolve();
+    if !cfg.disable {
+        suspend::init(&cfg, identify_host());
+        gomods::scan_loaded();
+    }
+    let _ = CONFIG.set(cfg);
+}
+
+/// How many `dlopen` calls the current thread is inside.
+pub fn dlopen_depth() -> u32 {
+    dl::depth()
+}
+
+/// Called after every successful `dlopen`: the Go init hook (signal
+/// dispositions may have been changed by a runtime that bypasses libc).
+pub fn after_load() {
+    recheck_suspend_signals();
+}
+
+/// Re-applies JSC's rule to what is installed now: a Go runtime that uses
+/// raw system calls instead of libc `sigaction` (every arch but amd64 and
+/// arm64 with cgo) is invisible to the sigaction hook.
+pub fn recheck_suspend_signals() {
+    for sig in suspend::current().iter() {
+        signals::enforce(sig);
+    }
+}
+
+#[ctor::ctor]
+fn cgofix_constructor() {
+    // A constructor must never unwind into the loader.
+    let _ = std::panic::catch_unwind(init);
+}

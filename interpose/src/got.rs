@@ -1,0 +1,409 @@
+//! Rewriting one object's GOT slots for one imported symbol.
+//!
+//! Only the importing object's own relocation slots change, so calls made by
+//! other objects are unaffected. No allocation and no locking: safe to use from
+//! a `dlopen` wrapper or a constructor, but not async-signal-safe (it calls
+//! `mprotect`) and concurrent calls that touch the same page must be serialised
+//! by the caller (one call may restore read-only protection while another writes).
+
+use crate::elf::{self, DynInfo, LoadedObject};
+use core::sync::atomic::{AtomicUsize, Ordering};
+use libc::{Elf64_Rela, Elf64_Sym, PF_R, PF_W, PF_X, PT_LOAD};
+
+/// Counts for one [`patch_imports`] call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PatchStats {
+    /// JUMP_SLOT + GLOB_DAT relocations naming the symbol.
+    pub slots_found: usize,
+    /// Slots this call overwrote.
+    pub slots_written: usize,
+    /// Slots that already held the replacement (left untouched).
+    pub already_patched: usize,
+    /// Written slots whose old value pointed into this object's own executable
+    /// segments: an unresolved lazy-binding PLT entry, not the real function.
+    pub lazy_unresolved: usize,
+    /// Old value of the first slot this call overwrote.
+    pub first_original: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PatchResult {
+    /// Every matching slot now holds the replacement.
+    Done(PatchStats),
+    /// The object has no usable dynamic section; nothing was done.
+    NoDynamic,
+    /// `mprotect` failed (errno); slots counted in `stats` were handled before that.
+    ProtectFailed { stats: PatchStats, errno: i32 },
+    /// No relocation types are known for this architecture; nothing was done.
+    Unsupported,
+}
+
+impl PatchResult {
+    pub fn stats(&self) -> Option<PatchStats> {
+        match *self {
+            PatchResult::Done(s) | PatchResult::ProtectFailed { stats: s, .. } => Some(s),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+const RELOC_TYPES: Option<(u32, u32)> = Some((7, 6)); // R_X86_64_JUMP_SLOT, R_X86_64_GLOB_DAT
+#[cfg(target_arch = "aarch64")]
+const RELOC_TYPES: Option<(u32, u32)> = Some((1026, 1025)); // R_AARCH64_JUMP_SLOT, R_AARCH64_GLOB_DAT
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+const RELOC_TYPES: Option<(u32, u32)> = None;
+
+const DT_RELA: u64 = 7;
+
+/// Points every JUMP_SLOT (DT_JMPREL) and GLOB_DAT (DT_RELA) slot of `obj` that
+/// names `symbol` at `replacement`; see [`patch_imports_with`].
+pub fn patch_imports(obj: &LoadedObject, symbol: &[u8], replacement: usize) -> PatchResult {
+    patch_imports_with(obj, symbol, replacement, |_, _| {})
+}
+
+/// Like [`patch_imports`], calling `on_write(slot_address, old_value)` before
+/// each slot it overwrites. Slots already equal to `replacement` are counted
+/// and skipped, so repeating a patch writes nothing.
+///
+/// The old values are returned as found, and the caller decides what to call
+/// through. Under lazy binding a JUMP_SLOT that was never called still points
+/// into this object's PLT (counted in `lazy_unresolved`): calling that runs
+/// glibc's `_dl_fixup`, which writes the resolved address back into the slot
+/// (elf/dl-runtime.c, `elf_machine_fixup_plt`) and so silently undoes the patch.
+/// Resolve the real target with `dlsym`/`dlvsym` instead in that case.
+///
+/// Read-only slots (PT_GNU_RELRO, which is all of the GOT with `-z relro -z now`)
+/// are made writable for the write only; the protection put back is derived
+/// from the segment flags, as glibc's `_dl_protect_relro` set it. The object
+/// must be fully relocated (e.g. `dlopen` has returned). No allocation, no locking.
+pub fn patch_imports_with(
+    obj: &LoadedObject,
+    symbol: &[u8],
+    replacement: usize,
+    mut on_write: impl FnMut(usize, usize),
+) -> PatchResult {
+    let Some((jump_slot, glob_dat)) = RELOC_TYPES else {
+        return PatchResult::Unsupported;
+    };
+    let Some(info) = elf::dynamic_info(obj) else {
+        return PatchResult::NoDynamic;
+    };
+    let (text_lo, text_hi) = elf::text_range(obj);
+    let mut stats = PatchStats::default();
+    let ent = core::mem::size_of::<Elf64_Rela>();
+    let relaent = if info.relaent == 0 { ent } else { info.relaent };
+    let jmprel = if info.pltrel == DT_RELA {
+        info.pltrelsz / ent
+    } else {
+        0
+    };
+    let tables = [
+        (info.jmprel, jmprel, ent, jump_slot),
+        (info.rela, info.relasz / relaent, relaent, glob_dat),
+    ];
+    for (table, count, stride, want) in tables {
+        if table == 0 {
+            continue;
+        }
+        for i in 0..count {
+            // SAFETY: the table is mapped and holds `count` entries of `stride` bytes (DT_*SZ / DT_*ENT).
+            let r: Elf64_Rela =
+                unsafe { core::ptr::read_unaligned((table + i * stride) as *const Elf64_Rela) };
+            // Filtering by type per table also avoids double counting where
+            // DT_RELASZ covers .rela.plt too, as some linkers emit.
+            if (r.r_info & 0xffff_ffff) as u32 != want
+                || !names(&info, (r.r_info >> 32) as usize, symbol)
+            {
+                continue;
+            }
+            stats.slots_found += 1;
+            let slot = obj.base.wrapping_add(r.r_offset as usize);
+            // SAFETY: r_offset of a dynamic relocation addresses a pointer-sized,
+            // aligned GOT slot inside this object's mapped image.
+            let cell = unsafe { AtomicUsize::from_ptr(slot as *mut usize) };
+            let old = cell.load(Ordering::Acquire);
+            if old == replacement {
+                stats.already_patched += 1;
+                continue;
+            }
+            if let Err(errno) = write_slot(obj, &info, cell, replacement) {
+                return PatchResult::ProtectFailed { stats, errno };
+            }
+            on_write(slot, old);
+            stats.slots_written += 1;
+            stats.first_original.get_or_insert(old);
+            if (text_lo..text_hi).contains(&old) {
+                stats.lazy_unresolved += 1;
+            }
+        }
+    }
+    PatchResult::Done(stats)
+}
+
+fn names(info: &DynInfo, sym: usize, symbol: &[u8]) -> bool {
+    // SAFETY: a relocation's symbol index refers to DT_SYMTAB of the same object.
+    let s: Elf64_Sym = unsafe { *(info.symtab as *const Elf64_Sym).add(sym) };
+    sym != 0 && elf::dynstr(info, s.st_name) == symbol
+}
+
+/// Stores `value`, lifting write protection around the store if needed.
+fn write_slot(
+    obj: &LoadedObject,
+    info: &DynInfo,
+    cell: &AtomicUsize,
+    value: usize,
+) -> Result<(), i32> {
+    let addr = cell as *const AtomicUsize as usize;
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let page_size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+    let page = addr & !(page_size - 1);
+    let prot = original_prot(obj, info, page, page_size);
+    if prot & libc::PROT_WRITE != 0 {
+        cell.store(value, Ordering::Release);
+        return Ok(());
+    }
+    let errno = || {
+        std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EFAULT)
+    };
+    // SAFETY: `page` is a mapped page of this object; adding PROT_WRITE changes no contents.
+    if unsafe { libc::mprotect(page as *mut _, page_size, prot | libc::PROT_WRITE) } != 0 {
+        return Err(errno());
+    }
+    cell.store(value, Ordering::Release);
+    // SAFETY: restores the protection the loader gave this page.
+    if unsafe { libc::mprotect(page as *mut _, page_size, prot) } != 0 {
+        return Err(errno());
+    }
+    Ok(())
+}
+
+/// Protection the loader left on `page`: the PT_LOAD flags, except that pages
+/// lying wholly inside PT_GNU_RELRO are PROT_READ. glibc rounds the RELRO end
+/// *down* to a page (elf/dl-reloc.c, `_dl_protect_relro`), so a partial last
+/// page keeps the segment's RW protection.
+fn original_prot(obj: &LoadedObject, info: &DynInfo, page: usize, page_size: usize) -> i32 {
+    if let Some((start, end)) = info.relro {
+        let (start, end) = (start & !(page_size - 1), end & !(page_size - 1));
+        if start <= page && page + page_size <= end {
+            return libc::PROT_READ;
+        }
+    }
+    let seg = obj.phdrs().iter().find(|p| {
+        let s = obj.base.wrapping_add(p.p_vaddr as usize) & !(page_size - 1);
+        let e = obj.base.wrapping_add((p.p_vaddr + p.p_memsz) as usize);
+        p.p_type == PT_LOAD && s <= page && page < e
+    });
+    let flags = seg.map_or(PF_R | PF_W, |p| p.p_flags);
+    let bit = |f: u32, p: i32| if flags & f != 0 { p } else { 0 };
+    bit(PF_R, libc::PROT_READ) | bit(PF_W, libc::PROT_WRITE) | bit(PF_X, libc::PROT_EXEC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CString;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    const TGT_C: &str = "int cgofix_tgt(int x) { return x + 1; }\n";
+    const CALL_C: &str =
+        "extern int cgofix_tgt(int);\nint call_tgt(int x) { return cgofix_tgt(x); }\n";
+
+    extern "C" fn replacement(x: i32) -> i32 {
+        x + 1000
+    }
+
+    fn repl() -> usize {
+        replacement as *const () as usize
+    }
+
+    fn cc(dir: &Path, args: &[&str]) {
+        let out = Command::new("cc")
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("cc not runnable");
+        assert!(
+            out.status.success(),
+            "cc {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Builds libtgt_<case>.so (defines cgofix_tgt) and libcall_<case>.so (imports
+    /// it, linked with `flags`), both with unique sonames so glibc never reuses
+    /// another case's copy, and dlopens the latter RTLD_LOCAL.
+    fn load_case(case: &str, flags: &[&str]) -> (*mut libc::c_void, LoadedObject) {
+        let dir: PathBuf =
+            std::env::temp_dir().join(format!("interpose-got-{}-{case}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tgt.c"), TGT_C).unwrap();
+        std::fs::write(dir.join("call.c"), CALL_C).unwrap();
+        let (tgt, call) = (format!("libtgt_{case}.so"), format!("libcall_{case}.so"));
+        cc(
+            &dir,
+            &[
+                "-shared",
+                "-fPIC",
+                "-o",
+                &tgt,
+                "tgt.c",
+                &format!("-Wl,-soname,{tgt}"),
+            ],
+        );
+        let (lib, rpath) = (
+            format!("-ltgt_{case}"),
+            format!("-Wl,-rpath,{}", dir.display()),
+        );
+        let mut args = vec![
+            "-shared", "-fPIC", "-o", &call, "call.c", "-L.", &lib, &rpath,
+        ];
+        args.extend_from_slice(flags);
+        cc(&dir, &args);
+        let path = dir.join(&call);
+        let c = CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: loading a library we just built; its constructors are empty. RTLD_LAZY
+        // so that objects linked without -z now really keep unresolved PLT slots.
+        let h = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_LAZY | libc::RTLD_LOCAL) };
+        assert!(!h.is_null(), "dlopen {path:?} failed");
+        let want = path.as_os_str().as_encoded_bytes().to_vec();
+        let obj =
+            elf::find_object(|o| o.name_bytes() == want.as_slice()).expect("object not listed");
+        // The mappings outlive the files.
+        let _ = std::fs::remove_dir_all(&dir);
+        (h, obj)
+    }
+
+    fn sym(h: *mut libc::c_void, name: &str) -> usize {
+        let c = CString::new(name).unwrap();
+        // SAFETY: plain symbol lookup in a live handle.
+        let p = unsafe { libc::dlsym(h, c.as_ptr()) } as usize;
+        assert_ne!(p, 0, "{name} not found");
+        p
+    }
+
+    fn call(addr: usize, x: i32) -> i32 {
+        // SAFETY: every address passed here is an `int (*)(int)` or a PLT entry for one.
+        let f: extern "C" fn(i32) -> i32 = unsafe { core::mem::transmute(addr) };
+        f(x)
+    }
+
+    /// Permissions column of the /proc/self/maps line covering `addr`.
+    fn perms(addr: usize) -> String {
+        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+        maps.lines()
+            .find_map(|l| {
+                let (range, rest) = l.split_once(' ')?;
+                let (s, e) = range.split_once('-')?;
+                let (s, e) = (
+                    usize::from_str_radix(s, 16).ok()?,
+                    usize::from_str_radix(e, 16).ok()?,
+                );
+                (s <= addr && addr < e).then(|| rest[..4].to_string())
+            })
+            .unwrap()
+    }
+
+    /// Patches cgofix_tgt in a freshly built case and checks the call path;
+    /// returns (stats, slot addresses, handle).
+    fn patch_case(
+        case: &str,
+        flags: &[&str],
+    ) -> (PatchStats, Vec<usize>, *mut libc::c_void, LoadedObject) {
+        let (h, obj) = load_case(case, flags);
+        let mut slots = Vec::new();
+        let r = patch_imports_with(&obj, b"cgofix_tgt", repl(), |s, _| slots.push(s));
+        let PatchResult::Done(st) = r else {
+            panic!("{case}: {r:?}")
+        };
+        assert_eq!(
+            (st.slots_found, st.slots_written, st.already_patched),
+            (1, 1, 0),
+            "{case}"
+        );
+        assert_eq!(
+            call(sym(h, "call_tgt"), 1),
+            1001,
+            "{case}: replacement not called"
+        );
+        (st, slots, h, obj)
+    }
+
+    fn lazy_env() -> bool {
+        std::env::var_os("LD_BIND_NOW").is_none_or(|v| v.is_empty())
+    }
+
+    #[test]
+    fn lazy_binding_jump_slot() {
+        let (st, _, h, obj) = patch_case("lazy", &["-Wl,-z,lazy"]);
+        if !lazy_env() || elf::dynamic_info(&obj).unwrap().bind_now() {
+            return;
+        }
+        // Never called before the patch: the slot still pointed at the PLT stub.
+        let stub = st.first_original.unwrap();
+        assert_eq!(st.lazy_unresolved, 1);
+        assert!((elf::text_range(&obj).0..elf::text_range(&obj).1).contains(&stub));
+        // As documented: calling through the stub binds the symbol and so undoes the patch.
+        assert_eq!(call(stub, 1), 2);
+        assert_eq!(call(sym(h, "call_tgt"), 1), 2);
+    }
+
+    #[test]
+    fn now_binding_returns_real_target() {
+        let (st, slots, h, obj) = patch_case("now", &["-Wl,-z,norelro,-z,now"]);
+        assert!(elf::dynamic_info(&obj).unwrap().bind_now());
+        assert_eq!(st.first_original, Some(sym(h, "cgofix_tgt")));
+        assert_eq!(st.lazy_unresolved, 0);
+        assert_eq!(call(st.first_original.unwrap(), 1), 2);
+        assert!(perms(slots[0]).starts_with("rw"));
+    }
+
+    #[test]
+    fn relro_now_read_only_got() {
+        let (st, slots, h, obj) = patch_case("relro_now", &["-Wl,-z,relro,-z,now"]);
+        assert!(elf::dynamic_info(&obj).unwrap().relro.is_some());
+        assert_eq!(st.first_original, Some(sym(h, "cgofix_tgt")));
+        assert_eq!(perms(slots[0]), "r--p", "protection not restored");
+    }
+
+    #[test]
+    fn no_plt_glob_dat() {
+        let (h, obj) = load_case("noplt", &["-fno-plt", "-Wl,-z,relro"]);
+        let info = elf::dynamic_info(&obj).unwrap();
+        // -fno-plt calls through a GLOB_DAT slot in .got, which RELRO covers.
+        let mut slot = 0;
+        let r = patch_imports_with(&obj, b"cgofix_tgt", repl(), |s, _| slot = s);
+        assert_eq!(r.stats().unwrap().slots_written, 1);
+        assert_eq!(perms(slot), "r--p", "protection not restored");
+        assert_eq!(
+            r.stats().unwrap().first_original,
+            Some(sym(h, "cgofix_tgt"))
+        );
+        assert_eq!(call(sym(h, "call_tgt"), 2), 1002);
+        assert!(info.pltrelsz == 0 || info.jmprel != 0);
+    }
+
+    #[test]
+    fn patching_twice_is_idempotent() {
+        let (_, slots, h, obj) = patch_case("twice", &[]);
+        let again = patch_imports(&obj, b"cgofix_tgt", repl());
+        let want = PatchStats {
+            slots_found: 1,
+            already_patched: 1,
+            ..Default::default()
+        };
+        assert_eq!(again, PatchResult::Done(want));
+        assert_eq!(call(sym(h, "call_tgt"), 1), 1001);
+        assert_eq!(slots.len(), 1);
+    }
+
+    #[test]
+    fn absent_symbol() {
+        let (_, obj) = load_case("absent", &[]);
+        let r = patch_imports(&obj, b"cgofix_no_such_symbol", repl());
+        assert_eq!(r, PatchResult::Done(PatchStats::default()));
+    }
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what the tests need (cached, idempotent) and runs them all.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "test.sh: cargo not found (install Rust with rustup first)" >&2
+    exit 1
+fi
+
+# Go toolchains, Bun binaries, Node-API headers -> env vars for the tests.
+eval "$(bash scripts/setup-deps.sh)"
+export CGOFIX_GO119 CGOFIX_GONEW CGOFIX_NAPI_INCLUDE CGOFIX_BUNS
+
+# The integration tests preload the release library.
+cargo build --release -p cgofix
+export CGOFIX_TEST_LIB="$root/target/release/libcgofix.so"
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+# Integration tests start real Bun/Node processes; two at a time keeps the
+# timing of hang detection honest on a 2-core machine.
+cargo test --workspace --release -- --test-threads=2

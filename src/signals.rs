@@ -1,0 +1,434 @@
+//! The signal policy (Go's rule and JavaScriptCore's rule) and the hooks on
+//! every libc entry point that installs a handler.
+//!
+//! * Go's rule (os/signal, "Go programs that use cgo or SWIG"): every
+//!   non-Go handler must have `SA_ONSTACK`, or a signal landing on a Go
+//!   thread runs on a small goroutine stack.
+//! * JSC's rule: the thread-suspend handler must run on the thread's own
+//!   stack; it compares its stack pointer with the interrupted thread's stack
+//!   and the suspender retries forever if it runs on a sigaltstack
+//!   (oven-sh/bun#31158). Go's `setsigstack` re-installs it with
+//!   `SA_ONSTACK` added; we drop the flag and keep everything else.
+//!
+//! SIGNAL-REACHABLE: everything in this file below `decide` runs inside
+//! signal handlers (Go calls `sigaction` from `raisebadsignal` and friends)
+//! and before any runtime exists. It only does atomic loads/stores, copies
+//! on the stack and raw syscalls: no allocation, no locks, no logging.
+
+use crate::config::Config;
+use crate::{gomods, stats, suspend};
+use interpose::{RealFn, hook};
+use libc::{c_int, sigaction as SigAction, sighandler_t};
+use std::ptr;
+
+/// What is being installed, as far as the policy cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handler {
+    /// `SIG_DFL`, `SIG_IGN` (or `SIG_HOLD` via `sigset`): no code runs.
+    NotAFunction,
+    /// A handler function that belongs to a Go runtime.
+    Go,
+    /// Any other function: the host's, a library's, a JS runtime's.
+    Foreign,
+}
+
+/// What the policy did to the flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Unchanged,
+    /// `SA_ONSTACK` added to a foreign handler (Go's rule).
+    AddedOnstack,
+    /// `SA_ONSTACK` refused on a suspend-signal handler (JSC's rule).
+    RefusedOnstack,
+}
+
+/// The policy as a pure function: the flags to install for `handler` with
+/// requested `flags`, given whether the signal is a host suspend signal and
+/// whether `CGOFIX_ONSTACK` is on.
+pub fn decide(handler: Handler, flags: c_int, is_suspend: bool, onstack: bool) -> (c_int, Change) {
+    match handler {
+        Handler::NotAFunction | Handler::Go => (flags, Change::Unchanged),
+        Handler::Foreign if is_suspend => {
+            if flags & libc::SA_ONSTACK != 0 {
+                (flags & !libc::SA_ONSTACK, Change::RefusedOnstack)
+            } else {
+                (flags, Change::Unchanged)
+            }
+        }
+        Handler::Foreign if onstack && flags & libc::SA_ONSTACK == 0 => {
+            (flags | libc::SA_ONSTACK, Change::AddedOnstack)
+        }
+        Handler::Foreign => (flags, Change::Unchanged),
+    }
+}
+
+fn classify(h: sighandler_t) -> Handler {
+    // SIG_DFL = 0, SIG_IGN = 1, SIG_ERR = -1, glibc's SIG_HOLD = 2.
+    if h <= 2 || h == libc::SIG_ERR {
+        Handler::NotAFunction
+    } else if gomods::is_go_code(h) {
+        Handler::Go
+    } else {
+        Handler::Foreign
+    }
+}
+
+type SigactionFn = unsafe extern "C" fn(c_int, *const SigAction, *mut SigAction) -> c_int;
+type SignalFn = unsafe extern "C" fn(c_int, sighandler_t) -> sighandler_t;
+
+static REAL_SIGACTION: RealFn<SigactionFn> = RealFn::new(c"sigaction");
+static REAL_SIGNAL: RealFn<SignalFn> = RealFn::new(c"signal");
+static REAL_BSD_SIGNAL: RealFn<SignalFn> = RealFn::new(c"bsd_signal");
+static REAL_SYSV_SIGNAL: RealFn<SignalFn> = RealFn::new(c"sysv_signal");
+static REAL_SIGSET: RealFn<SignalFn> = RealFn::new(c"sigset");
+
+/// Resolves every real entry point. Called from the constructor.
+pub fn resolve() {
+    REAL_SIGACTION.resolve(sigaction as SigactionFn as usize, &[c"__sigaction"]);
+    REAL_SIGNAL.resolve(signal as SignalFn as usize, &[c"bsd_signal"]);
+    REAL_BSD_SIGNAL.resolve(bsd_signal as SignalFn as usize, &[c"signal"]);
+    REAL_SYSV_SIGNAL.resolve(sysv_signal as SignalFn as usize, &[c"__sysv_signal"]);
+    REAL_SIGSET.resolve(sigset as SignalFn as usize, &[]);
+}
+
+fn set_errno(e: c_int) {
+    // SAFETY: __errno_location always returns this thread's errno slot.
+    unsafe { *libc::__errno_location() = e };
+}
+
+/// libc's sigaction, or the raw system call when it could not be resolved
+/// (another preload hid it, or we are called before our constructor).
+///
+/// # Safety
+/// `act`/`old` are null or valid, as for sigaction(2).
+pub unsafe fn real_sigaction(sig: c_int, act: *const SigAction, old: *mut SigAction) -> c_int {
+    match REAL_SIGACTION.get() {
+        // SAFETY: forwarding the caller's arguments to libc's sigaction.
+        Some(f) => unsafe { f(sig, act, old) },
+        // SAFETY: same contract as sigaction.
+        None => unsafe { raw::sigaction(sig, act, old) },
+    }
+}
+
+fn config() -> Option<&'static Config> {
+    crate::config().filter(|c| !c.disable)
+}
+
+/// The flags the policy wants for `act` on `sig`, counting the change.
+/// Returns `None` when nothing needs to change.
+fn adjusted(sig: c_int, act: &SigAction, cfg: &Config) -> Option<c_int> {
+    let handler = classify(act.sa_sigaction);
+    if handler == Handler::Foreign {
+        suspend::observe_install(sig, act.sa_sigaction);
+    }
+    let (flags, change) = decide(handler, act.sa_flags, suspend::is_suspend(sig), cfg.onstack);
+    match change {
+        Change::Unchanged => None,
+        Change::AddedOnstack => {
+            stats::ONSTACK_ADDED.inc();
+            Some(flags)
+        }
+        Change::RefusedOnstack => {
+            stats::ONSTACK_REFUSED.inc();
+            Some(flags)
+        }
+    }
+}
+
+/// The sigaction hook proper.
+///
+/// # Safety
+/// As sigaction(2).
+unsafe fn policy_sigaction(sig: c_int, act: *const SigAction, old: *mut SigAction) -> c_int {
+    let Some(cfg) = config() else {
+        // SAFETY: pass-through.
+        return unsafe { real_sigaction(sig, act, old) };
+    };
+    // SAFETY: `act` is null or points to a valid sigaction (caller contract).
+    let Some(req) = (unsafe { act.as_ref() }) else {
+        // SAFETY: a query, pass-through.
+        return unsafe { real_sigaction(sig, act, old) };
+    };
+    match adjusted(sig, req, cfg) {
+        None => {
+            // SAFETY: pass-through.
+            unsafe { real_sigaction(sig, act, old) }
+        }
+        Some(flags) => {
+            // A stack copy: the caller's struct is const and may be shared.
+            let mut mine: SigAction = *req;
+            mine.sa_flags = flags;
+            // SAFETY: `mine` is a valid sigaction on our stack.
+            unsafe { real_sigaction(sig, &mine, old) }
+        }
+    }
+}
+
+/// Re-applies the policy to what is installed on `sig` now.
+pub fn enforce(sig: c_int) {
+    fix_installed(sig);
+}
+
+/// After a `signal`-style call (which libc implements with its internal,
+/// un-interposable `__sigaction`), re-apply the policy to what is installed.
+fn fix_installed(sig: c_int) {
+    let Some(cfg) = config() else { return };
+    // SAFETY: all-zero is a valid sigaction.
+    let mut cur: SigAction = unsafe { std::mem::zeroed() };
+    // SAFETY: query into a valid struct on our stack.
+    if unsafe { real_sigaction(sig, ptr::null(), &mut cur) } != 0 {
+        return;
+    }
+    if let Some(flags) = adjusted(sig, &cur, cfg) {
+        cur.sa_flags = flags;
+        // The restorer libc reported is its own; passing SA_RESTORER back is
+        // what glibc itself accepts, but let libc pick it again.
+        cur.sa_flags &= !SA_RESTORER;
+        // SAFETY: re-installing the same handler with adjusted flags.
+        unsafe { real_sigaction(sig, &cur, ptr::null_mut()) };
+    }
+}
+
+const SA_RESTORER: c_int = 0x0400_0000;
+
+/// The shared body of the `signal` family: the real call, then the fix-up.
+fn signal_family(real: &RealFn<SignalFn>, sig: c_int, h: sighandler_t) -> sighandler_t {
+    let Some(f) = real.get() else {
+        return raw::signal(sig, h);
+    };
+    // SAFETY: forwarding the caller's arguments to libc.
+    let prev = unsafe { f(sig, h) };
+    if prev != libc::SIG_ERR {
+        fix_installed(sig);
+    }
+    prev
+}
+
+hook! {
+    /// sigaction(2) with the signal policy applied to the flags.
+    fn sigaction(sig: c_int, act: *const SigAction, old: *mut SigAction) -> c_int {
+        // SAFETY: caller's contract is sigaction's.
+        body => { unsafe { policy_sigaction(sig, act, old) } },
+        // SAFETY: as above.
+        fallback => { unsafe { real_sigaction(sig, act, old) } },
+    }
+}
+
+hook! {
+    /// glibc's exported alias of sigaction.
+    fn __sigaction(sig: c_int, act: *const SigAction, old: *mut SigAction) -> c_int {
+        // SAFETY: caller's contract is sigaction's.
+        body => { unsafe { policy_sigaction(sig, act, old) } },
+        // SAFETY: as above.
+        fallback => { unsafe { real_sigaction(sig, act, old) } },
+    }
+}
+
+hook! {
+    fn signal(sig: c_int, h: sighandler_t) -> sighandler_t {
+        body => { signal_family(&REAL_SIGNAL, sig, h) },
+        fallback => { raw::signal(sig, h) },
+    }
+}
+
+hook! {
+    fn bsd_signal(sig: c_int, h: sighandler_t) -> sighandler_t {
+        body => { signal_family(&REAL_BSD_SIGNAL, sig, h) },
+        fallback => { raw::signal(sig, h) },
+    }
+}
+
+hook! {
+    fn sysv_signal(sig: c_int, h: sighandler_t) -> sighandler_t {
+        body => { signal_family(&REAL_SYSV_SIGNAL, sig, h) },
+        fallback => { raw::signal(sig, h) },
+    }
+}
+
+hook! {
+    fn __sysv_signal(sig: c_int, h: sighandler_t) -> sighandler_t {
+        body => { signal_family(&REAL_SYSV_SIGNAL, sig, h) },
+        fallback => { raw::signal(sig, h) },
+    }
+}
+
+hook! {
+    fn sigset(sig: c_int, h: sighandler_t) -> sighandler_t {
+        body => { signal_family(&REAL_SIGSET, sig, h) },
+        fallback => { raw::signal(sig, h) },
+    }
+}
+
+/// The last resort when libc's functions cannot be found: the system call.
+mod raw {
+    use super::{SA_RESTORER, set_errno};
+    use libc::{c_int, sigaction as SigAction, sighandler_t};
+
+    #[cfg(target_arch = "x86_64")]
+    core::arch::global_asm!(
+        // x86_64 requires a user restorer that calls rt_sigreturn (15);
+        // glibc's is private, so we carry our own.
+        ".pushsection .text.cgofix_restore_rt,\"ax\",@progbits",
+        ".globl cgofix_restore_rt",
+        ".hidden cgofix_restore_rt",
+        ".p2align 4",
+        "cgofix_restore_rt:",
+        "mov rax, 15",
+        "syscall",
+        ".popsection",
+    );
+
+    #[cfg(target_arch = "x86_64")]
+    unsafe extern "C" {
+        fn cgofix_restore_rt();
+    }
+
+    /// The kernel's `struct sigaction` on x86_64.
+    #[repr(C)]
+    struct KernelSigaction {
+        handler: usize,
+        flags: u64,
+        restorer: usize,
+        mask: u64,
+    }
+
+    /// # Safety
+    /// As sigaction(2).
+    #[cfg(target_arch = "x86_64")]
+    pub unsafe fn sigaction(sig: c_int, act: *const SigAction, old: *mut SigAction) -> c_int {
+        // glibc reserves these two for its own thread machinery.
+        if sig == 32 || sig == 33 {
+            set_errno(libc::EINVAL);
+            return -1;
+        }
+        // SAFETY: caller passes null or a valid pointer.
+        let kact = unsafe { act.as_ref() }.map(|a| {
+            // SAFETY: sigset_t starts with the kernel's 64-bit mask word.
+            let mask = unsafe { *(&a.sa_mask as *const libc::sigset_t as *const u64) };
+            KernelSigaction {
+                handler: a.sa_sigaction,
+                flags: (a.sa_flags | SA_RESTORER) as u32 as u64,
+                restorer: cgofix_restore_rt as *const () as usize,
+                mask,
+            }
+        });
+        let mut kold = KernelSigaction {
+            handler: 0,
+            flags: 0,
+            restorer: 0,
+            mask: 0,
+        };
+        let kp = kact
+            .as_ref()
+            .map_or(std::ptr::null(), |k| k as *const KernelSigaction);
+        // SAFETY: both pointers are null or valid kernel structs; 8 is the
+        // kernel's sigset size.
+        let r = unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, kp, &mut kold, 8usize) };
+        if r != 0 {
+            return -1; // errno set by syscall()
+        }
+        // SAFETY: caller passes null or a valid pointer.
+        if let Some(o) = unsafe { old.as_mut() } {
+            // SAFETY: all-zero is a valid sigaction.
+            *o = unsafe { std::mem::zeroed() };
+            o.sa_sigaction = kold.handler;
+            o.sa_flags = kold.flags as c_int;
+            // SAFETY: writing the kernel mask word into the sigset_t.
+            unsafe { *(&mut o.sa_mask as *mut libc::sigset_t as *mut u64) = kold.mask };
+        }
+        0
+    }
+
+    /// # Safety
+    /// As sigaction(2).
+    #[cfg(not(target_arch = "x86_64"))]
+    pub unsafe fn sigaction(_sig: c_int, _act: *const SigAction, _old: *mut SigAction) -> c_int {
+        let _ = SA_RESTORER;
+        set_errno(libc::ENOSYS);
+        -1
+    }
+
+    /// BSD `signal` semantics (glibc's default): restart, block self.
+    pub fn signal(sig: c_int, h: sighandler_t) -> sighandler_t {
+        // SAFETY: all-zero is a valid sigaction.
+        let mut act: SigAction = unsafe { std::mem::zeroed() };
+        act.sa_sigaction = h;
+        act.sa_flags = libc::SA_RESTART;
+        // SAFETY: valid sigset on our stack.
+        unsafe { libc::sigaddset(&mut act.sa_mask, sig) };
+        // SAFETY: all-zero is a valid sigaction.
+        let mut old: SigAction = unsafe { std::mem::zeroed() };
+        // SAFETY: valid structs on our stack; goes through the policy.
+        if unsafe { super::policy_sigaction(sig, &act, &mut old) } != 0 {
+            return libc::SIG_ERR;
+        }
+        old.sa_sigaction
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const ON: c_int = libc::SA_ONSTACK;
+    const BASE: c_int = libc::SA_SIGINFO | libc::SA_RESTART;
+
+    #[test]
+    fn foreign_handler_gets_onstack() {
+        assert_eq!(
+            decide(Handler::Foreign, BASE, false, true),
+            (BASE | ON, Change::AddedOnstack)
+        );
+        assert_eq!(
+            decide(Handler::Foreign, BASE | ON, false, true),
+            (BASE | ON, Change::Unchanged)
+        );
+    }
+
+    #[test]
+    fn onstack_off_leaves_foreign_alone() {
+        assert_eq!(
+            decide(Handler::Foreign, BASE, false, false),
+            (BASE, Change::Unchanged)
+        );
+    }
+
+    #[test]
+    fn suspend_signal_never_gets_onstack() {
+        // Go's setsigstack re-install: same handler, flags | SA_ONSTACK.
+        for onstack in [true, false] {
+            assert_eq!(
+                decide(Handler::Foreign, BASE | ON, true, onstack),
+                (BASE, Change::RefusedOnstack)
+            );
+            assert_eq!(
+                decide(Handler::Foreign, BASE, true, onstack),
+                (BASE, Change::Unchanged)
+            );
+        }
+    }
+
+    #[test]
+    fn go_handlers_and_dispositions_pass_through() {
+        for suspend in [true, false] {
+            for flags in [BASE, BASE | ON, 0] {
+                assert_eq!(
+                    decide(Handler::Go, flags, suspend, true),
+                    (flags, Change::Unchanged)
+                );
+                assert_eq!(
+                    decide(Handler::NotAFunction, flags, suspend, true),
+                    (flags, Change::Unchanged)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn classify_dispositions() {
+        assert_eq!(classify(libc::SIG_DFL), Handler::NotAFunction);
+        assert_eq!(classify(libc::SIG_IGN), Handler::NotAFunction);
+        assert_eq!(classify(2), Handler::NotAFunction);
+        assert_eq!(classify(libc::SIG_ERR), Handler::NotAFunction);
+        assert_eq!(classify(classify as fn(sighandler_t) -> Handler as usize), Handler::Foreign);
+    }
+}
