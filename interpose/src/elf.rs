@@ -731,6 +731,13 @@ mod tests {
             .unwrap();
         let log = String::from_utf8_lossy(&out.stdout).into_owned()
             + &String::from_utf8_lossy(&out.stderr);
+        if let Some(at) = log.find("go_child checked") {
+            println!(
+                "{}: {}",
+                lib.display(),
+                log[at..].lines().next().unwrap_or("")
+            );
+        }
         assert!(
             out.status.success() && log.contains("go_child checked"),
             "{lib:?}: {log}"
