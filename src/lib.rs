@@ -10,6 +10,8 @@
 pub mod config;
 pub mod dl;
 pub mod gomods;
+pub mod napi;
+pub mod report;
 pub mod signals;
 pub mod sigset;
 pub mod stats;
@@ -73,6 +75,8 @@ fn init() {
         gomods::scan_loaded();
     }
     let _ = CONFIG.set(cfg);
+    napi::init();
+    report::init();
 }
 
 /// How many `dlopen` calls the current thread is inside.
@@ -83,6 +87,7 @@ pub fn dlopen_depth() -> u32 {
 /// Called after every successful `dlopen`: the Go init hook (signal
 /// dispositions may have been changed by a runtime that bypasses libc).
 pub fn after_load() {
+    napi::after_dlopen();
     recheck_suspend_signals();
 }
 

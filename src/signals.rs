@@ -429,6 +429,9 @@ mod tests {
         assert_eq!(classify(libc::SIG_IGN), Handler::NotAFunction);
         assert_eq!(classify(2), Handler::NotAFunction);
         assert_eq!(classify(libc::SIG_ERR), Handler::NotAFunction);
-        assert_eq!(classify(classify as fn(sighandler_t) -> Handler as usize), Handler::Foreign);
+        assert_eq!(
+            classify(classify as fn(sighandler_t) -> Handler as usize),
+            Handler::Foreign
+        );
     }
 }

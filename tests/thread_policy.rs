@@ -24,13 +24,23 @@ fn num(m: &HashMap<String, String>, k: &str) -> u64 {
 
 /// What must hold whatever the stack floor is.
 fn invariants(m: &HashMap<String, String>, control: &HashMap<String, String>) {
-    assert_eq!(num(m, "small_attr_after"), 64 << 10, "caller's attr modified");
+    assert_eq!(
+        num(m, "small_attr_after"),
+        64 << 10,
+        "caller's attr modified"
+    );
     assert_eq!(num(m, "large"), 24 * M, "large request changed");
-    assert_eq!(m["own_stack"], "same_addr=1 size=262144", "caller stack touched");
+    assert_eq!(
+        m["own_stack"], "same_addr=1 size=262144",
+        "caller stack touched"
+    );
     assert_eq!(m["small_guard"], control["small_guard"], "guard size lost");
     assert_eq!(m["small_affinity_kept"], "1", "affinity lost");
     assert_eq!(m["mask_usr2_hup"], "child_exact=1 creator_restored=1");
-    assert_eq!(m["mask_none"], "child_exact=1", "child left with signals blocked");
+    assert_eq!(
+        m["mask_none"], "child_exact=1",
+        "child left with signals blocked"
+    );
     assert_eq!(m["attr_mask"], "child_exact=1", "attr sigmask ignored");
     assert_eq!(m["impossible"], control["impossible"], "error code differs");
     assert_ne!(m["impossible"], "0", "impossible size succeeded");
@@ -43,7 +53,11 @@ fn invariants(m: &HashMap<String, String>, control: &HashMap<String, String>) {
 #[test]
 fn default_floor_is_8m() {
     let control = probe(false, &[]);
-    assert_eq!(num(&control, "small"), 64 << 10, "control: small request kept");
+    assert_eq!(
+        num(&control, "small"),
+        64 << 10,
+        "control: small request kept"
+    );
     let m = probe(true, &[]);
     invariants(&m, &control);
     assert_eq!(num(&m, "small"), 8 * M, "64 KiB request not raised");

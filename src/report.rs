@@ -1,0 +1,126 @@
+//! `CGOFIX_REPORT=PATH|stderr`: one JSON object per process, written at
+//! exit. Counters are atomics; the JSON is built only here.
+//!
+//! Bun leaves through `quick_exit()` (measured on 1.3.14 and 1.4.5), which
+//! skips `atexit` handlers and ELF destructors, so the writer is registered
+//! with both `atexit` and `at_quick_exit`; a flag makes it run once.
+//!
+//! Keys are stable API (README.md "Exit report").
+
+use crate::{napi, sigset, stats, suspend};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static WRITTEN: AtomicBool = AtomicBool::new(false);
+
+unsafe extern "C" {
+    fn at_quick_exit(f: extern "C" fn()) -> libc::c_int;
+}
+
+pub fn init() {
+    if crate::config().and_then(|c| c.report.as_ref()).is_none() {
+        return;
+    }
+    // SAFETY: registering plain functions with libc's exit machinery.
+    unsafe {
+        libc::atexit(write_at_exit);
+        at_quick_exit(write_at_exit);
+    }
+}
+
+extern "C" fn write_at_exit() {
+    if WRITTEN.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let _ = std::panic::catch_unwind(write);
+}
+
+/// JSON string literal.
+fn js(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 2);
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn opt(s: &Option<String>) -> String {
+    s.as_deref().map_or_else(|| "null".to_string(), js)
+}
+
+/// The report as one line of JSON.
+pub fn render() -> String {
+    let exe = std::fs::read_link("/proc/self/exe")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let suspend: Vec<String> = suspend::current()
+        .iter()
+        .map(|s| {
+            js(sigset::signal_name(s)
+                .map_or_else(|| s.to_string(), str::to_string)
+                .as_str())
+        })
+        .collect();
+    let modules: Vec<String> = napi::modules()
+        .iter()
+        .map(|m| {
+            format!(
+                "{{\"path\":{},\"go_version\":{},\"buildmode\":{},\"napi_patched\":{},\"go_init_hook\":{},\"napi_async_calls\":{}}}",
+                js(&m.path),
+                opt(&m.go_version),
+                opt(&m.buildmode),
+                m.napi_patched,
+                js(m.init.as_str()),
+                m.napi_async_calls
+            )
+        })
+        .collect();
+    format!(
+        "{{\"cgofix\":{},\"pid\":{},\"exe\":{},\"signals\":{{\"suspend_signals\":[{}],\"onstack_added\":{},\"onstack_refused\":{}}},\"threads\":{{\"created\":{},\"stack_raised\":{}}},\"napi\":{{\"queue_async_work_calls\":{}}},\"modules\":[{}]}}",
+        js(env!("CARGO_PKG_VERSION")),
+        std::process::id(),
+        js(&exe),
+        suspend.join(","),
+        stats::ONSTACK_ADDED.get(),
+        stats::ONSTACK_REFUSED.get(),
+        stats::THREADS_CREATED.get(),
+        stats::STACK_RAISED.get(),
+        stats::NAPI_ASYNC_CALLS.get(),
+        modules.join(",")
+    )
+}
+
+fn write() {
+    let Some(dest) = crate::config().and_then(|c| c.report.clone()) else {
+        return;
+    };
+    let line = render() + "\n";
+    if dest == "stderr" {
+        let _ = std::io::stderr().write_all(line.as_bytes());
+        return;
+    }
+    // One write with O_APPEND: children inherit the variable and append
+    // their own line to the same file.
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&dest);
+    match f {
+        Ok(mut f) => {
+            let _ = f.write_all(line.as_bytes());
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "cgofix: CGOFIX_REPORT={dest}: {e}");
+        }
+    }
+}
