@@ -1,0 +1,134 @@
+//! The bug and its fix on real Bun binaries: load a Go module, make one
+//! WebAssembly call, await a 50 ms timer, print a marker. Without the shim
+//! an affected Bun must hang (proving the test sees the bug); with the shim
+//! it must finish. Bun 1.4.5 (fixed upstream) must still finish under the
+//! shim.
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+/// How long a run without the shim is given before it counts as hung. A
+/// fixed Bun finishes this script in well under a second.
+const HANG_AFTER: Duration = Duration::from_secs(6);
+/// Generous limit for runs that must finish (loaded 2-core CI machine).
+const FINISH_WITHIN: Duration = Duration::from_secs(60);
+
+const KINDS: [(&str, &str); 3] = [
+    ("cshared.node", "node"),
+    ("carchive.node", "node"),
+    ("ffi.so", "ffi"),
+];
+
+fn livelock(bun_version: &str, go: Go, shim: bool) -> Vec<(String, Outcome)> {
+    let dir = fixtures(go);
+    KINDS
+        .iter()
+        .map(|(file, kind)| {
+            let case = format!(
+                "livelock bun{bun_version} {} {file} {}",
+                go.label(),
+                if shim { "with-shim" } else { "without-shim" }
+            );
+            let mut c = command(&bun(bun_version), shim);
+            c.arg(js("livelock.js")).arg(dir.join(file)).arg(kind);
+            let limit = if shim { FINISH_WITHIN } else { HANG_AFTER };
+            (case, run(c, limit))
+        })
+        .collect()
+}
+
+fn affected(bun_version: &str, go: Go) {
+    for (case, o) in livelock(bun_version, go, false) {
+        assert!(
+            o.hung(),
+            "{case}: expected the unfixed run to hang (the test must see the bug), got {o:?}"
+        );
+    }
+    for (case, o) in livelock(bun_version, go, true) {
+        o.expect_success(&case);
+        assert!(
+            o.stdout().contains("CGOFIX-OK livelock"),
+            "{case}: no marker: {}",
+            o.stdout()
+        );
+        // The probe read the suspend signal's flags after Go loaded: no
+        // SA_ONSTACK (0x08000000) under the shim.
+        let flags = o
+            .stdout()
+            .split("flags=0x")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|h| i64::from_str_radix(h, 16).ok())
+            .unwrap_or_else(|| panic!("{case}: no flags in {}", o.stdout()));
+        assert_eq!(
+            flags & 0x0800_0000,
+            0,
+            "{case}: SA_ONSTACK on the suspend signal"
+        );
+    }
+}
+
+#[test]
+fn bun_1_3_14_go119() {
+    affected("1.3.14", Go::V119);
+}
+
+#[test]
+fn bun_1_3_14_go_newest() {
+    affected("1.3.14", Go::Newest);
+}
+
+#[test]
+fn bun_1_1_45_go119() {
+    affected("1.1.45", Go::V119);
+}
+
+#[test]
+fn bun_1_1_45_go_newest() {
+    affected("1.1.45", Go::Newest);
+}
+
+#[test]
+fn bun_1_4_5_no_regression() {
+    for go in Go::ALL {
+        for (case, o) in livelock("1.4.5", go, true) {
+            o.expect_success(&case);
+            assert!(o.stdout().contains("CGOFIX-OK livelock"), "{case}");
+        }
+    }
+}
+
+#[test]
+fn disable_switch_leaves_the_bug() {
+    // CGOFIX_DISABLE=1 makes the shim a pure pass-through: the affected case
+    // hangs again; the same command without it finishes.
+    let dir = fixtures(Go::Newest);
+    let mk = |disable: bool| {
+        let mut c = command(&bun("1.3.14"), true);
+        c.arg(js("livelock.js"))
+            .arg(dir.join("cshared.node"))
+            .arg("node");
+        if disable {
+            c.env("CGOFIX_DISABLE", "1");
+        }
+        c
+    };
+    let o = run(mk(true), HANG_AFTER);
+    assert!(o.hung(), "CGOFIX_DISABLE=1 did not leave the hang: {o:?}");
+    run(mk(false), FINISH_WITHIN).expect_success("livelock bun1.3.14 shim enabled");
+}
+
+#[test]
+fn suspend_signals_none_leaves_the_bug() {
+    // The fix is exactly the suspend-signal rule: turn it off and Bun hangs
+    // even though every other hook is active.
+    let dir = fixtures(Go::Newest);
+    let mut c = command(&bun("1.3.14"), true);
+    c.arg(js("livelock.js")).arg(dir.join("ffi.so")).arg("ffi");
+    c.env("CGOFIX_SUSPEND_SIGNALS", "none");
+    assert!(
+        run(c, HANG_AFTER).hung(),
+        "CGOFIX_SUSPEND_SIGNALS=none did not hang"
+    );
+}

@@ -1,0 +1,305 @@
+//! The N-API hook, the Go init hook and the exit report, on Bun 1.4.5 and
+//! Node, with Go c-shared and c-archive addons from both Go toolchains.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// The JSON object of the module whose path ends with `/name` in `report`
+/// (module objects have no nested braces).
+fn module<'a>(report: &'a str, name: &str) -> &'a str {
+    let key = format!("/{name}\"");
+    let at = report
+        .find(&key)
+        .unwrap_or_else(|| panic!("module {name} not in report: {report}"));
+    let start = report[..at].rfind('{').unwrap();
+    let end = at + report[at..].find('}').unwrap();
+    &report[start..=end]
+}
+
+fn field<'a>(obj: &'a str, key: &str) -> &'a str {
+    let k = format!("\"{key}\":");
+    let at = obj.find(&k).unwrap_or_else(|| panic!("no {key} in {obj}")) + k.len();
+    let rest = &obj[at..];
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+fn num(obj: &str, key: &str) -> u64 {
+    field(obj, key)
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} in {obj}"))
+}
+
+/// Runs mix.js under the shim with a report file; returns (stdout, report).
+fn mix(
+    case: &str,
+    runtime: &Path,
+    exit: &str,
+    modules: &[PathBuf],
+    env: &[(&str, &str)],
+) -> (String, String) {
+    let dir = tempdir(case);
+    let report = dir.join("report.json");
+    let mut c = command(runtime, true);
+    c.arg(js("mix.js")).arg(exit).args(modules);
+    c.env("CGOFIX_REPORT", &report).envs(env.iter().copied());
+    c.current_dir(&dir);
+    let o = run(c, LIMIT);
+    let want_code = if exit == "end" {
+        0
+    } else {
+        exit.parse().unwrap()
+    };
+    match &o {
+        Outcome::Finished { code, .. } if *code == Some(want_code) => {}
+        _ => panic!("{case}: {o:?}"),
+    }
+    assert!(
+        o.stdout().contains("CGOFIX-OK mix"),
+        "{case}: {}",
+        o.stdout()
+    );
+    let r = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("{case}: no report: {e}"));
+    assert_eq!(r.lines().count(), 1, "{case}: one process, one line: {r}");
+    (o.stdout().to_string(), r)
+}
+
+fn tempdir(case: &str) -> PathBuf {
+    let d = root()
+        .join("target/tmp")
+        .join(case.replace([' ', '/'], "_"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn go_and_plain(runtime_label: &str, runtime: PathBuf) {
+    for go in Go::ALL {
+        let dir = fixtures(go);
+        for m in ["cshared.node", "carchive.node"] {
+            let case = format!("napi {runtime_label} {} {m}", go.label());
+            let (_, r) = mix(
+                &case,
+                &runtime,
+                "end",
+                &[dir.join(m), dir.join("plain.node")],
+                &[],
+            );
+            let gm = module(&r, m);
+            assert_eq!(field(gm, "napi_patched"), "true", "{case}: {gm}");
+            assert_eq!(field(gm, "go_init_hook"), "\"ran\"", "{case}: {gm}");
+            let want_version = match go {
+                Go::V119 => "\"go1.19",
+                Go::Newest => "\"go1.",
+            };
+            assert!(
+                field(gm, "go_version").starts_with(want_version),
+                "{case}: {gm}"
+            );
+            assert!(num(gm, "napi_async_calls") >= 20, "{case}: {gm}");
+            if go == Go::Newest {
+                // Go >= 1.20 records the build mode.
+                let want = if m == "cshared.node" {
+                    "\"c-shared\""
+                } else {
+                    "\"c-archive\""
+                };
+                assert_eq!(field(gm, "buildmode"), want, "{case}: {gm}");
+            }
+            // The non-Go addon in the same process: patched, no Go init.
+            let pm = module(&r, "plain.node");
+            assert_eq!(field(pm, "napi_patched"), "true", "{case}: {pm}");
+            assert_eq!(field(pm, "go_version"), "null", "{case}: {pm}");
+            assert_eq!(field(pm, "go_init_hook"), "\"not-go\"", "{case}: {pm}");
+            assert!(num(pm, "napi_async_calls") >= 20, "{case}: {pm}");
+            // Process-wide counter = sum of the modules'.
+            let total: u64 = field(&r, "queue_async_work_calls").parse().unwrap();
+            assert_eq!(
+                total,
+                num(gm, "napi_async_calls") + num(pm, "napi_async_calls")
+            );
+        }
+    }
+}
+
+#[test]
+fn bun_1_4_5_go_and_plain_addons() {
+    go_and_plain("bun1.4.5", bun("1.4.5"));
+}
+
+#[test]
+fn node_go_and_plain_addons() {
+    go_and_plain("node", node());
+}
+
+#[test]
+fn report_survives_process_exit_and_quick_exit() {
+    let dir = fixtures(Go::Newest);
+    for (label, rt) in [
+        ("bun1.4.5", bun("1.4.5")),
+        ("bun1.3.14", bun("1.3.14")),
+        ("node", node()),
+    ] {
+        for exit in ["end", "3"] {
+            let case = format!("report {label} exit={exit}");
+            let (_, r) = mix(&case, &rt, exit, &[dir.join("cshared.node")], &[]);
+            assert!(r.starts_with("{\"cgofix\":\""), "{case}: {r}");
+            assert!(r.contains(&format!("\"pid\":")), "{case}");
+            let want_suspend = if label.starts_with("bun") {
+                "[\"SIGPWR\"]"
+            } else {
+                "[]"
+            };
+            assert!(
+                r.contains(&format!("\"suspend_signals\":{want_suspend}")),
+                "{case}: {r}"
+            );
+            assert!(num(&r, "created") > 0, "{case}: {r}");
+        }
+    }
+}
+
+#[test]
+fn napi_off_and_go_init_off() {
+    let dir = fixtures(Go::Newest);
+    let (_, r) = mix(
+        "napi off",
+        &bun("1.4.5"),
+        "end",
+        &[dir.join("cshared.node")],
+        &[("CGOFIX_NAPI", "off")],
+    );
+    let m = module(&r, "cshared.node");
+    assert_eq!(field(m, "napi_patched"), "false", "{m}");
+    assert_eq!(num(m, "napi_async_calls"), 0);
+    let (_, r) = mix(
+        "go init off",
+        &bun("1.4.5"),
+        "end",
+        &[dir.join("cshared.node")],
+        &[("CGOFIX_GO_INIT", "off")],
+    );
+    let m = module(&r, "cshared.node");
+    assert_eq!(field(m, "napi_patched"), "true", "{m}");
+    assert_eq!(field(m, "go_init_hook"), "\"skipped\"", "{m}");
+}
+
+/// Builds the plain C addon with extra linker flags into target/napi-variants.
+fn plain_variant(name: &str, flags: &[&str]) -> PathBuf {
+    let out_dir = root().join("target/napi-variants");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let out = out_dir.join(name);
+    let c = root().join("tests/fixtures/c");
+    let st = Command::new("cc")
+        .args(["-O2", "-shared", "-fPIC"])
+        .arg(format!("-I{}", deps().napi_include.display()))
+        .arg(format!("-I{}", c.display()))
+        .arg("-o")
+        .arg(&out)
+        .arg(c.join("addon.c"))
+        .arg(c.join("plain_backend.c"))
+        .arg(c.join("probe.c"))
+        .args(flags)
+        .arg("-lpthread")
+        .status()
+        .expect("cc");
+    assert!(st.success(), "building {name}");
+    out
+}
+
+#[test]
+fn bind_now_relro_and_lazy_addons() {
+    let variants = [
+        plain_variant("lazy.node", &["-Wl,-z,lazy", "-Wl,-z,norelro"]),
+        plain_variant("now.node", &["-Wl,-z,now", "-Wl,-z,norelro"]),
+        plain_variant("relro_now.node", &["-Wl,-z,relro,-z,now"]),
+        plain_variant("noplt.node", &["-fno-plt", "-Wl,-z,relro,-z,now"]),
+    ];
+    for (label, rt) in [("bun1.4.5", bun("1.4.5")), ("node", node())] {
+        let (_, r) = mix(&format!("variants {label}"), &rt, "end", &variants, &[]);
+        for v in ["lazy.node", "now.node", "relro_now.node", "noplt.node"] {
+            let m = module(&r, v);
+            assert_eq!(field(m, "napi_patched"), "true", "{label} {v}: {m}");
+            assert_eq!(num(m, "napi_async_calls"), 21, "{label} {v}: {m}");
+        }
+    }
+}
+
+#[test]
+fn same_object_twice_is_one_module() {
+    let dir = fixtures(Go::Newest);
+    let p = dir.join("cshared.node");
+    let (_, r) = mix("twice", &bun("1.4.5"), "end", &[p.clone(), p], &[]);
+    assert_eq!(r.matches("/cshared.node\"").count(), 1, "{r}");
+    let m = module(&r, "cshared.node");
+    assert_eq!(num(m, "napi_async_calls"), 42, "{m}");
+}
+
+#[test]
+fn addon_needing_a_go_library() {
+    // A C addon with DT_NEEDED on a Go c-shared library: both are new
+    // objects of one dlopen; the Go one is not an N-API module, so its init
+    // hook runs right after dlopen.
+    let dir = fixtures(Go::Newest);
+    let needs = plain_variant(
+        "needs_go.node",
+        &[
+            &format!("-L{}", dir.display()),
+            // No symbol of it is used: keep the DT_NEEDED anyway.
+            "-Wl,--no-as-needed",
+            "-l:ffi.so",
+            &format!("-Wl,-rpath,{}", dir.display()),
+        ],
+    );
+    let (_, r) = mix("needs go", &bun("1.4.5"), "end", &[needs], &[]);
+    let a = module(&r, "needs_go.node");
+    assert_eq!(field(a, "napi_patched"), "true", "{a}");
+    let g = module(&r, "ffi.so");
+    assert!(field(g, "go_version").starts_with("\"go1."), "{g}");
+    assert_eq!(field(g, "go_init_hook"), "\"ran\"", "{g}");
+}
+
+#[test]
+fn go_library_through_bun_ffi() {
+    let dir = fixtures(Go::Newest);
+    let rep = tempdir("ffi").join("r.json");
+    let mut c = command(&bun("1.4.5"), true);
+    c.arg(js("livelock.js")).arg(dir.join("ffi.so")).arg("ffi");
+    c.env("CGOFIX_REPORT", &rep);
+    run(c, LIMIT).expect_success("bun:ffi go library");
+    let r = std::fs::read_to_string(&rep).unwrap();
+    let g = module(&r, "ffi.so");
+    assert_eq!(field(g, "go_init_hook"), "\"ran\"", "{g}");
+    assert_eq!(field(g, "napi_patched"), "false", "{g}");
+    assert_eq!(field(g, "buildmode"), "\"c-shared\"", "{g}");
+}
+
+#[test]
+fn pool_thread_stacks() {
+    // Bun's pool threads ("Bun Pool N", 4 MiB without the shim) run async
+    // work execute callbacks; under the shim they get the 8 MiB floor.
+    // Node's libuv pool is 8 MiB already and stays so.
+    let dir = fixtures(Go::Newest);
+    let stack = |rt: &Path, shim: bool| -> u64 {
+        let mut c = command(rt, shim);
+        c.arg(js("async20.js")).arg(dir.join("cshared.node"));
+        let o = run(c, LIMIT);
+        o.expect_success("async20");
+        o.stdout()
+            .split("stack=")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no stack in {}", o.stdout()))
+    };
+    let b = bun("1.4.5");
+    assert_eq!(stack(&b, false), 4 << 20, "control: Bun pool thread");
+    assert!(stack(&b, true) >= 8 << 20, "Bun pool thread under the shim");
+    assert_eq!(stack(&node(), false), 8 << 20);
+    assert_eq!(stack(&node(), true), 8 << 20);
+}
