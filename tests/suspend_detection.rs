@@ -1,0 +1,97 @@
+//! `CGOFIX_SUSPEND_SIGNALS=auto` on every Bun line from 1.0 to 1.4 and on
+//! Node, read back from the exit report; and the triggers beyond WASM.
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::time::Duration;
+
+fn suspend_signals(rt: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut c = command(rt, true);
+    c.args(args).env("CGOFIX_REPORT", "stderr").envs(env.iter().copied());
+    let o = run(c, Duration::from_secs(30));
+    o.expect_success(&format!("{} {args:?} {env:?}", rt.display()));
+    let err = o.stderr();
+    let at = err
+        .find("\"suspend_signals\":")
+        .unwrap_or_else(|| panic!("no report: {err}"));
+    let rest = &err[at + "\"suspend_signals\":".len()..];
+    rest[..=rest.find(']').unwrap()].to_string()
+}
+
+#[test]
+fn auto_finds_jsc_suspend_signal_on_every_bun() {
+    for (v, want) in [
+        ("1.0.36", "[\"SIGUSR1\"]"),
+        ("1.1.45", "[\"SIGUSR1\"]"),
+        ("1.3.14", "[\"SIGPWR\"]"),
+        ("1.4.3", "[\"SIGPWR\"]"),
+        ("1.4.5", "[\"SIGPWR\"]"),
+    ] {
+        assert_eq!(suspend_signals(&bun(v), &["-e", "0"], &[]), want, "bun {v}");
+        // The user's override is what JSC uses, and what we protect.
+        assert_eq!(
+            suspend_signals(&bun(v), &["-e", "0"], &[("JSC_SIGNAL_FOR_GC", "12")]),
+            "[\"SIGUSR2\"]",
+            "bun {v} JSC_SIGNAL_FOR_GC=12"
+        );
+    }
+}
+
+#[test]
+fn auto_finds_nothing_under_node() {
+    assert_eq!(suspend_signals(&node(), &["-e", "0"], &[]), "[]");
+    assert_eq!(
+        suspend_signals(&node(), &["-e", "0"], &[("JSC_SIGNAL_FOR_GC", "12")]),
+        "[]"
+    );
+    // A later JS handler on Bun 1.2+'s SIGUSR1 is not mistaken for JSC's.
+    assert_eq!(
+        suspend_signals(&bun("1.4.5"), &["-e", "process.on('SIGUSR1', () => {})"], &[]),
+        "[\"SIGPWR\"]"
+    );
+}
+
+#[test]
+fn explicit_list_and_none() {
+    let b = bun("1.4.5");
+    assert_eq!(
+        suspend_signals(&b, &["-e", "0"], &[("CGOFIX_SUSPEND_SIGNALS", "SIGPWR,usr2")]),
+        "[\"SIGUSR2\",\"SIGPWR\"]"
+    );
+    assert_eq!(suspend_signals(&b, &["-e", "0"], &[("CGOFIX_SUSPEND_SIGNALS", "none")]), "[]");
+}
+
+#[test]
+fn jsc_signal_for_gc_livelock_fixed() {
+    // The same bug on a user-chosen suspend signal.
+    let dir = fixtures(Go::Newest);
+    let mk = |shim: bool| {
+        let mut c = command(&bun("1.3.14"), shim);
+        c.arg(js("livelock.js"))
+            .arg(dir.join("cshared.node"))
+            .env("JSC_SIGNAL_FOR_GC", "12");
+        c
+    };
+    assert!(run(mk(false), Duration::from_secs(6)).hung(), "control must hang");
+    run(mk(true), Duration::from_secs(60)).expect_success("JSC_SIGNAL_FOR_GC=12 with shim");
+}
+
+#[test]
+fn cpu_prof_trigger_on_1_4_3() {
+    // 1.4.0-1.4.3 fixed the WASM path but still hang under --cpu-prof.
+    let dir = fixtures(Go::Newest);
+    let tmp = root().join("target/tmp/cpuprof");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mk = |shim: bool| {
+        let mut c = command(&bun("1.4.3"), shim);
+        c.arg("--cpu-prof")
+            .arg(js("livelock.js"))
+            .arg(dir.join("cshared.node"))
+            .env("FIXTURE_LIVELOCK_NOWASM", "1")
+            .current_dir(&tmp);
+        c
+    };
+    assert!(run(mk(false), Duration::from_secs(6)).hung(), "control must hang");
+    run(mk(true), Duration::from_secs(60)).expect_success("bun 1.4.3 --cpu-prof with shim");
+}
