@@ -1,0 +1,3 @@
+module example.com/gofib
+
+go 1.19
