@@ -10,6 +10,7 @@
 pub mod config;
 pub mod dl;
 pub mod gomods;
+pub mod log;
 pub mod napi;
 pub mod report;
 pub mod signals;
@@ -65,18 +66,32 @@ fn init() {
             let _ = writeln!(err, "{w}");
         }
     }
+    log::init(cfg.log, cfg.log_file.as_deref());
     // Resolve before publishing the configuration: hooks apply the policy
     // only once CONFIG is set, and by then every real pointer is in place.
     signals::resolve();
     threads::resolve();
     dl::resolve();
+    let mut is_bun = false;
     if !cfg.disable {
-        suspend::init(&cfg, identify_host());
+        let host = identify_host();
+        is_bun = host.is_bun;
+        suspend::init(&cfg, host);
         gomods::scan_loaded();
     }
+    let disabled = cfg.disable;
     let _ = CONFIG.set(cfg);
     napi::init();
     report::init();
+    if disabled {
+        log!(
+            Info,
+            "disabled by CGOFIX_DISABLE: every hook passes through"
+        );
+    } else {
+        let host = if is_bun { "Bun" } else { "not Bun" };
+        log!(Info, "active {} (host: {host})", env!("CARGO_PKG_VERSION"));
+    }
 }
 
 /// How many `dlopen` calls the current thread is inside.

@@ -183,6 +183,7 @@ fn run_go_init(slot: usize) {
             }
             crate::recheck_suspend_signals();
             s.state.store(InitState::Ran as u8, Ordering::Release);
+            crate::log!(Debug, "Go init hook ran for module {slot}");
         }
         Err(_) => {
             while s.state.load(Ordering::Acquire) == InitState::Running as u8 {
@@ -241,6 +242,20 @@ pub fn after_dlopen() {
                         .stats()
                         .unwrap_or_default();
                 patched = stats.slots_written + stats.already_patched > 0;
+                if patched {
+                    crate::log!(
+                        Debug,
+                        "patched napi_queue_async_work in {} ({})",
+                        path_of(obj),
+                        version.map_or("not Go", |v| std::str::from_utf8(v).unwrap_or("go?"))
+                    );
+                }
+            } else if slot >= MAX_MODULES {
+                crate::log!(
+                    Warn,
+                    "more than {MAX_MODULES} modules: {} not patched",
+                    path_of(obj)
+                );
             }
             if !is_go && !patched {
                 return true; // neither Go nor N-API: not ours to report

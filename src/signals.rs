@@ -84,7 +84,12 @@ static REAL_SIGSET: RealFn<SignalFn> = RealFn::new(c"sigset");
 
 /// Resolves every real entry point. Called from the constructor.
 pub fn resolve() {
-    REAL_SIGACTION.resolve(sigaction as SigactionFn as usize, &[c"__sigaction"]);
+    if !REAL_SIGACTION.resolve(sigaction as SigactionFn as usize, &[c"__sigaction"]) {
+        crate::log!(
+            Warn,
+            "libc sigaction not found; using the rt_sigaction system call"
+        );
+    }
     REAL_SIGNAL.resolve(signal as SignalFn as usize, &[c"bsd_signal"]);
     REAL_BSD_SIGNAL.resolve(bsd_signal as SignalFn as usize, &[c"signal"]);
     REAL_SYSV_SIGNAL.resolve(sysv_signal as SignalFn as usize, &[c"__sysv_signal"]);
@@ -122,14 +127,20 @@ fn adjusted(sig: c_int, act: &SigAction, cfg: &Config) -> Option<c_int> {
         suspend::observe_install(sig, act.sa_sigaction);
     }
     let (flags, change) = decide(handler, act.sa_flags, suspend::is_suspend(sig), cfg.onstack);
+    let name = crate::sigset::signal_name(sig).unwrap_or("signal");
     match change {
         Change::Unchanged => None,
         Change::AddedOnstack => {
             stats::ONSTACK_ADDED.inc();
+            crate::log!(Debug, "{name} ({sig}): added SA_ONSTACK (foreign handler)");
             Some(flags)
         }
         Change::RefusedOnstack => {
             stats::ONSTACK_REFUSED.inc();
+            crate::log!(
+                Debug,
+                "{name} ({sig}): kept SA_ONSTACK off (suspend signal)"
+            );
             Some(flags)
         }
     }

@@ -95,7 +95,13 @@ pub fn observe_install(sig: i32, handler: usize) {
     if handler >= lo && handler < hi {
         let mut bit = SigSet::EMPTY;
         bit.insert(sig);
-        let _ = LATCHED.compare_exchange(0, bit.0, Ordering::AcqRel, Ordering::Acquire);
+        if LATCHED
+            .compare_exchange(0, bit.0, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            let name = crate::sigset::signal_name(sig).unwrap_or("signal");
+            crate::log!(Debug, "{name} ({sig}) is JavaScriptCore's suspend signal");
+        }
     }
 }
 

@@ -23,6 +23,7 @@
 //! the only allocation is the child's start record, via malloc, which
 //! pthread_create itself also uses.
 
+use crate::log::Size;
 use crate::{gomods, stats};
 use interpose::{RealFn, hook};
 use libc::{c_int, c_void, pthread_attr_t, pthread_t, sigset_t};
@@ -172,6 +173,7 @@ unsafe fn create(
             if unsafe { libc::pthread_attr_setstacksize(copy.as_mut_ptr(), new) } == 0 {
                 use_attr = copy.as_ptr();
                 stats::STACK_RAISED.inc();
+                crate::log!(Debug, "thread {} -> {}", Size(size), Size(new));
             }
         }
     }

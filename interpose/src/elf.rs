@@ -587,6 +587,32 @@ pub fn go_version_from_file(path: &std::path::Path) -> Option<String> {
     found.map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
+/// The module-info string that follows the version inside an inline-format
+/// `.go.buildinfo` (Go >= 1.18): `path`, `mod`, `dep` and `build` lines, e.g.
+/// `build\t-buildmode=c-shared` (recorded from Go 1.20 on). `version` must be
+/// a slice returned by [`go_version_from_memory`] for `obj`. Bounds-checked
+/// against the object's mapped segments; no allocation.
+pub fn go_modinfo_from_memory(obj: &LoadedObject, version: &'static [u8]) -> Option<&'static [u8]> {
+    let mut at = version.as_ptr() as usize + version.len();
+    let (mut len, mut shift) = (0usize, 0);
+    loop {
+        if !obj.contains(at, 1) || shift > 56 {
+            return None;
+        }
+        // SAFETY: `at` was just checked to lie in a mapped, readable segment.
+        let b = unsafe { *(at as *const u8) };
+        at += 1;
+        len |= usize::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            break;
+        }
+        shift += 7;
+    }
+    // SAFETY: the whole range is checked to lie in a mapped, readable segment.
+    obj.contains(at, len)
+        .then(|| unsafe { core::slice::from_raw_parts(at as *const u8, len) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -822,30 +848,4 @@ mod tests {
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
-}
-
-/// The module-info string that follows the version inside an inline-format
-/// `.go.buildinfo` (Go >= 1.18): `path`, `mod`, `dep` and `build` lines, e.g.
-/// `build\t-buildmode=c-shared` (recorded from Go 1.20 on). `version` must be
-/// a slice returned by [`go_version_from_memory`] for `obj`. Bounds-checked
-/// against the object's mapped segments; no allocation.
-pub fn go_modinfo_from_memory(obj: &LoadedObject, version: &'static [u8]) -> Option<&'static [u8]> {
-    let mut at = version.as_ptr() as usize + version.len();
-    let (mut len, mut shift) = (0usize, 0);
-    loop {
-        if !obj.contains(at, 1) || shift > 56 {
-            return None;
-        }
-        // SAFETY: `at` was just checked to lie in a mapped, readable segment.
-        let b = unsafe { *(at as *const u8) };
-        at += 1;
-        len |= usize::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
-    // SAFETY: the whole range is checked to lie in a mapped, readable segment.
-    obj.contains(at, len)
-        .then(|| unsafe { core::slice::from_raw_parts(at as *const u8, len) })
 }
