@@ -157,9 +157,9 @@ fn parse_level(s: &str) -> Option<LogLevel> {
 fn fmt_size(n: usize) -> String {
     match n {
         0 => "off".into(),
-        n if n % (1 << 30) == 0 => format!("{}G", n >> 30),
-        n if n % (1 << 20) == 0 => format!("{}M", n >> 20),
-        n if n % (1 << 10) == 0 => format!("{}K", n >> 10),
+        n if n.is_multiple_of(1 << 30) => format!("{}G", n >> 30),
+        n if n.is_multiple_of(1 << 20) => format!("{}M", n >> 20),
+        n if n.is_multiple_of(1 << 10) => format!("{}K", n >> 10),
         n => n.to_string(),
     }
 }
