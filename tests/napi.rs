@@ -149,7 +149,7 @@ fn report_survives_process_exit_and_quick_exit() {
             let case = format!("report {label} exit={exit}");
             let (_, r) = mix(&case, &rt, exit, &[dir.join("cshared.node")], &[]);
             assert!(r.starts_with("{\"cgofix\":\""), "{case}: {r}");
-            assert!(r.contains(&format!("\"pid\":")), "{case}");
+            assert!(r.contains("\"pid\":"), "{case}");
             let want_suspend = if label.starts_with("bun") {
                 "[\"SIGPWR\"]"
             } else {

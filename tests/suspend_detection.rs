@@ -8,7 +8,9 @@ use std::time::Duration;
 
 fn suspend_signals(rt: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
     let mut c = command(rt, true);
-    c.args(args).env("CGOFIX_REPORT", "stderr").envs(env.iter().copied());
+    c.args(args)
+        .env("CGOFIX_REPORT", "stderr")
+        .envs(env.iter().copied());
     let o = run(c, Duration::from_secs(30));
     o.expect_success(&format!("{} {args:?} {env:?}", rt.display()));
     let err = o.stderr();
@@ -47,7 +49,11 @@ fn auto_finds_nothing_under_node() {
     );
     // A later JS handler on Bun 1.2+'s SIGUSR1 is not mistaken for JSC's.
     assert_eq!(
-        suspend_signals(&bun("1.4.5"), &["-e", "process.on('SIGUSR1', () => {})"], &[]),
+        suspend_signals(
+            &bun("1.4.5"),
+            &["-e", "process.on('SIGUSR1', () => {})"],
+            &[]
+        ),
         "[\"SIGPWR\"]"
     );
 }
@@ -56,10 +62,17 @@ fn auto_finds_nothing_under_node() {
 fn explicit_list_and_none() {
     let b = bun("1.4.5");
     assert_eq!(
-        suspend_signals(&b, &["-e", "0"], &[("CGOFIX_SUSPEND_SIGNALS", "SIGPWR,usr2")]),
+        suspend_signals(
+            &b,
+            &["-e", "0"],
+            &[("CGOFIX_SUSPEND_SIGNALS", "SIGPWR,usr2")]
+        ),
         "[\"SIGUSR2\",\"SIGPWR\"]"
     );
-    assert_eq!(suspend_signals(&b, &["-e", "0"], &[("CGOFIX_SUSPEND_SIGNALS", "none")]), "[]");
+    assert_eq!(
+        suspend_signals(&b, &["-e", "0"], &[("CGOFIX_SUSPEND_SIGNALS", "none")]),
+        "[]"
+    );
 }
 
 #[test]
@@ -73,7 +86,10 @@ fn jsc_signal_for_gc_livelock_fixed() {
             .env("JSC_SIGNAL_FOR_GC", "12");
         c
     };
-    assert!(run(mk(false), Duration::from_secs(6)).hung(), "control must hang");
+    assert!(
+        run(mk(false), Duration::from_secs(6)).hung(),
+        "control must hang"
+    );
     run(mk(true), Duration::from_secs(60)).expect_success("JSC_SIGNAL_FOR_GC=12 with shim");
 }
 
@@ -92,6 +108,9 @@ fn cpu_prof_trigger_on_1_4_3() {
             .current_dir(&tmp);
         c
     };
-    assert!(run(mk(false), Duration::from_secs(6)).hung(), "control must hang");
+    assert!(
+        run(mk(false), Duration::from_secs(6)).hung(),
+        "control must hang"
+    );
     run(mk(true), Duration::from_secs(60)).expect_success("bun 1.4.3 --cpu-prof with shim");
 }

