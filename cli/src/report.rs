@@ -1,0 +1,262 @@
+//! `cgofix report FILE`: a human summary of the JSON report(s) the shim
+//! writes at exit (`CGOFIX_REPORT`). A file may hold several reports, one per
+//! line, because child processes inherit the variable.
+//!
+//! Schema (stable):
+//! `{"cgofix": "0.1.0", "pid": N, "exe": "PATH",
+//!   "signals": {"suspend_signals": ["SIGPWR"], "onstack_added": N, "onstack_refused": N},
+//!   "threads": {"created": N, "stack_raised": N},
+//!   "napi": {"queue_async_work_calls": N},
+//!   "modules": [{"path": "PATH", "go_version": "go1.27.3"|null,
+//!                "buildmode": "c-shared"|"c-archive"|null, "napi_patched": bool,
+//!                "go_init_hook": "ran"|"skipped"|"failed"|"not-go", "napi_async_calls": N}]}`
+//!
+//! Unknown fields are ignored and missing ones shown as `?` (older or newer
+//! shims); a field of the wrong type, or anything that is not JSON, is an error.
+
+use crate::json::{self, Value};
+use std::fmt::Write as _;
+
+/// A field lookup that distinguishes "absent" (Ok(None)) from "wrong type" (Err).
+struct Fields<'a> {
+    v: &'a Value,
+    ctx: String,
+}
+
+impl<'a> Fields<'a> {
+    fn field<T>(
+        &self,
+        key: &str,
+        want: &str,
+        f: impl Fn(&'a Value) -> Option<T>,
+    ) -> Result<Option<T>, String> {
+        match self.v.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(x) => f(x)
+                .map(Some)
+                .ok_or_else(|| format!("{}\"{key}\" is not {want}", self.ctx)),
+        }
+    }
+    fn num(&self, key: &str) -> Result<Option<u64>, String> {
+        self.field(key, "a non-negative integer", Value::as_u64)
+    }
+    fn str(&self, key: &str) -> Result<Option<&'a str>, String> {
+        self.field(key, "a string", Value::as_str)
+    }
+    fn bool(&self, key: &str) -> Result<Option<bool>, String> {
+        self.field(key, "true or false", Value::as_bool)
+    }
+    fn sub(&self, key: &str) -> Result<Option<Fields<'a>>, String> {
+        let ctx = format!("{}{key}.", self.ctx);
+        self.field(key, "an object", |v| {
+            matches!(v, Value::Obj(_)).then(|| Fields {
+                v,
+                ctx: ctx.clone(),
+            })
+        })
+    }
+}
+
+fn n(x: Option<u64>) -> String {
+    x.map_or("?".into(), |v| v.to_string())
+}
+
+/// Summarises one report object.
+pub fn summarise(v: &Value) -> Result<String, String> {
+    if !matches!(v, Value::Obj(_)) {
+        return Err("not a JSON object".into());
+    }
+    let top = Fields {
+        v,
+        ctx: String::new(),
+    };
+    let Some(version) = top.str("cgofix")? else {
+        return Err("no \"cgofix\" field: not a cgofix report".into());
+    };
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "process {} ({}), cgofix {version}",
+        n(top.num("pid")?),
+        top.str("exe")?.unwrap_or("?")
+    );
+
+    if let Some(s) = top.sub("signals")? {
+        let names = s.field("suspend_signals", "a list of strings", |x| {
+            x.as_array()?
+                .iter()
+                .map(|e| e.as_str())
+                .collect::<Option<Vec<_>>>()
+        })?;
+        let names = match names {
+            None => "?".to_string(),
+            Some(v) if v.is_empty() => "none".to_string(),
+            Some(v) => v.join(", "),
+        };
+        let _ = writeln!(
+            o,
+            "  signals: suspend signal(s) {names}; SA_ONSTACK added to {} handler(s), kept off {}",
+            n(s.num("onstack_added")?),
+            n(s.num("onstack_refused")?)
+        );
+    }
+    if let Some(t) = top.sub("threads")? {
+        let _ = writeln!(
+            o,
+            "  threads: {} created, {} stack(s) raised to the floor",
+            n(t.num("created")?),
+            n(t.num("stack_raised")?)
+        );
+    }
+    if let Some(a) = top.sub("napi")? {
+        let _ = writeln!(
+            o,
+            "  N-API: {} napi_queue_async_work call(s)",
+            n(a.num("queue_async_work_calls")?)
+        );
+    }
+    let modules = top.field("modules", "a list", Value::as_array)?;
+    match modules {
+        None => {}
+        Some([]) => {
+            let _ = writeln!(o, "  modules: none loaded");
+        }
+        Some(list) => {
+            let go = list
+                .iter()
+                .filter(|m| {
+                    m.get("go_version").and_then(Value::as_str).is_some()
+                        || m.get("buildmode").and_then(Value::as_str).is_some()
+                })
+                .count();
+            let _ = writeln!(
+                o,
+                "  modules: {} loaded, {go} with a Go runtime",
+                list.len()
+            );
+            for (i, m) in list.iter().enumerate() {
+                if !matches!(m, Value::Obj(_)) {
+                    return Err(format!("modules[{i}] is not an object"));
+                }
+                let f = Fields {
+                    v: m,
+                    ctx: format!("modules[{i}]."),
+                };
+                let go = match (f.str("go_version")?, f.str("buildmode")?) {
+                    (None, None) => "not Go".to_string(),
+                    (v, b) => format!(
+                        "{} {}",
+                        v.unwrap_or("Go (version unknown)"),
+                        b.unwrap_or("?")
+                    ),
+                };
+                let patched = match f.bool("napi_patched")? {
+                    Some(true) => "napi_queue_async_work patched",
+                    Some(false) => "not patched",
+                    None => "patched ?",
+                };
+                let _ = writeln!(
+                    o,
+                    "    {}\n        {go}; {patched}; Go init hook: {}; {} async call(s)",
+                    f.str("path")?.unwrap_or("?"),
+                    f.str("go_init_hook")?.unwrap_or("?"),
+                    n(f.num("napi_async_calls")?)
+                );
+            }
+        }
+    }
+    Ok(o)
+}
+
+/// Summarises every report in `text`; the error names the report (1-based)
+/// or the JSON position.
+pub fn summarise_all(text: &str) -> Result<(String, Vec<Value>), String> {
+    let values = json::parse_stream(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    if values.is_empty() {
+        return Err(
+            "empty: no report was written (the shim writes it when the process exits normally)"
+                .into(),
+        );
+    }
+    let mut out = String::new();
+    let many = values.len() > 1;
+    if many {
+        let _ = writeln!(out, "{} reports (one per process):", values.len());
+    }
+    for (i, v) in values.iter().enumerate() {
+        let s = summarise(v).map_err(|e| {
+            if many {
+                format!("report {}: {e}", i + 1)
+            } else {
+                e
+            }
+        })?;
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&s);
+    }
+    Ok((out, values))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const SAMPLE: &str = r#"{"cgofix": "0.1.0", "pid": 4242, "exe": "/usr/bin/bun", "signals": {"suspend_signals": ["SIGPWR"], "onstack_added": 3, "onstack_refused": 1}, "threads": {"created": 12, "stack_raised": 5}, "napi": {"queue_async_work_calls": 20}, "modules": [{"path": "/app/addon.node", "go_version": "go1.27.3", "buildmode": "c-shared", "napi_patched": true, "go_init_hook": "ran", "napi_async_calls": 20}, {"path": "/app/plain.node", "go_version": null, "buildmode": null, "napi_patched": false, "go_init_hook": "not-go", "napi_async_calls": 0}]}"#;
+
+    #[test]
+    fn sample() {
+        let (s, vals) = summarise_all(SAMPLE).unwrap();
+        assert_eq!(vals.len(), 1);
+        for want in [
+            "process 4242 (/usr/bin/bun), cgofix 0.1.0",
+            "suspend signal(s) SIGPWR; SA_ONSTACK added to 3 handler(s), kept off 1",
+            "threads: 12 created, 5 stack(s) raised",
+            "N-API: 20 napi_queue_async_work",
+            "modules: 2 loaded, 1 with a Go runtime",
+            "/app/addon.node\n        go1.27.3 c-shared; napi_queue_async_work patched; Go init hook: ran; 20 async call(s)",
+            "/app/plain.node\n        not Go; not patched; Go init hook: not-go; 0 async call(s)",
+        ] {
+            assert!(s.contains(want), "missing {want:?} in\n{s}");
+        }
+    }
+
+    #[test]
+    fn several_and_partial() {
+        let two = format!("{SAMPLE}\n{{\"cgofix\":\"0.1.0\",\"pid\":7}}\n");
+        let (s, vals) = summarise_all(&two).unwrap();
+        assert_eq!(vals.len(), 2);
+        assert!(s.starts_with("2 reports (one per process):\nprocess 4242"));
+        assert!(s.contains("\nprocess 7 (?), cgofix 0.1.0\n"), "{s}");
+    }
+
+    #[test]
+    fn errors() {
+        let e = |t: &str| summarise_all(t).unwrap_err();
+        assert!(e("").starts_with("empty"));
+        assert_eq!(
+            e("{\"cgofix\": "),
+            "not valid JSON: line 1 column 12: unexpected end of input"
+        );
+        assert_eq!(e("[1]"), "not a JSON object");
+        assert_eq!(
+            e("{\"pid\": 1}"),
+            "no \"cgofix\" field: not a cgofix report"
+        );
+        assert_eq!(
+            e("{\"cgofix\":\"0.1.0\",\"pid\":\"x\"}"),
+            "\"pid\" is not a non-negative integer"
+        );
+        assert_eq!(
+            e("{\"cgofix\":\"0.1.0\",\"threads\":{\"created\":-1}}"),
+            "threads.\"created\" is not a non-negative integer"
+        );
+        assert_eq!(
+            e(&format!(
+                "{SAMPLE}\n{{\"cgofix\":\"0.1.0\",\"modules\":[{{\"napi_patched\":1}}]}}"
+            )),
+            "report 2: modules[0].\"napi_patched\" is not true or false"
+        );
+    }
+}
