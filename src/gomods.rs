@@ -39,11 +39,33 @@ pub fn is_go_code(addr: usize) -> bool {
     })
 }
 
+/// Objects already classified (by load address), so repeated scans cost one
+/// comparison per object. A full table only means re-classifying.
+const SEEN_SLOTS: usize = 256;
+static SEEN: [AtomicUsize; SEEN_SLOTS] = [const { AtomicUsize::new(0) }; SEEN_SLOTS];
+static SEEN_USED: AtomicUsize = AtomicUsize::new(0);
+
+fn seen_before(base: usize) -> bool {
+    let n = SEEN_USED.load(Ordering::Acquire).min(SEEN_SLOTS);
+    if (0..n).any(|i| SEEN[i].load(Ordering::Acquire) == base) {
+        return true;
+    }
+    let i = SEEN_USED.fetch_add(1, Ordering::AcqRel);
+    if i < SEEN_SLOTS {
+        SEEN[i].store(base, Ordering::Release);
+    }
+    false
+}
+
 /// Scans every loaded object and registers the Go ones. Not signal-safe
 /// (dl_iterate_phdr takes the loader's list lock), fine from a constructor,
 /// a `dlopen` wrapper or `pthread_create`.
 pub fn scan_loaded() {
     elf::for_each_object(|obj| {
+        // The executable (base 0 when not PIE) is never a Go library.
+        if obj.base == 0 || seen_before(obj.base) {
+            return true;
+        }
         if elf::is_go_object(obj) {
             let (s, e) = elf::text_range(obj);
             if s != 0 {

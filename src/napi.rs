@@ -93,14 +93,24 @@ static SLOTS: [Slot; MAX_MODULES] = [const {
 }; MAX_MODULES];
 static REAL_QUEUE: AtomicUsize = AtomicUsize::new(0);
 
-/// The descriptive table, touched only at `dlopen` and at exit.
-struct Table(UnsafeCell<Vec<ModuleInfo>>);
+/// The descriptive table, touched only at `dlopen` and at exit: the modules
+/// we report, and every object already examined (by load address; an
+/// object loaded at the address of a dlclose'd one is not re-examined).
+#[derive(Default)]
+struct Tables {
+    modules: Vec<ModuleInfo>,
+    seen: Vec<usize>,
+}
+struct Table(UnsafeCell<Tables>);
 // SAFETY: every access goes through `with_table`, which holds TABLE_LOCK.
 unsafe impl Sync for Table {}
-static TABLE: Table = Table(UnsafeCell::new(Vec::new()));
+static TABLE: Table = Table(UnsafeCell::new(Tables {
+    modules: Vec::new(),
+    seen: Vec::new(),
+}));
 static TABLE_LOCK: AtomicBool = AtomicBool::new(false);
 
-fn with_table<R>(f: impl FnOnce(&mut Vec<ModuleInfo>) -> R) -> R {
+fn with_table<R>(f: impl FnOnce(&mut Tables) -> R) -> R {
     while TABLE_LOCK
         .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
         .is_err()
@@ -218,12 +228,18 @@ pub fn after_dlopen() {
             if std::mem::take(&mut first) || obj.name_bytes().is_empty() {
                 return true;
             }
-            if table.iter().any(|m| m.base == obj.base) {
+            if table.seen.contains(&obj.base) {
                 return true;
             }
+            table.seen.push(obj.base);
+            let table = &mut table.modules;
             let slot = table.len();
             let is_go = elf::is_go_object(obj);
-            let version = if is_go {
+            // Reading the version scans the object's data: only when someone
+            // will read it (the exit report or debug logging).
+            let describe =
+                cfg.report.is_some() || crate::log::enabled(crate::config::LogLevel::Debug);
+            let version = if is_go && describe {
                 elf::go_version_from_memory(obj)
             } else {
                 None
@@ -296,7 +312,8 @@ pub fn after_dlopen() {
 /// A snapshot for the exit report.
 pub fn modules() -> Vec<ModuleInfo> {
     with_table(|t| {
-        t.iter()
+        t.modules
+            .iter()
             .enumerate()
             .map(|(i, m)| {
                 let mut m = m.clone();

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Overhead benchmarks, with and without the shim, alternating A/B in one
+# run. Usage: scripts/bench.sh [--rounds N] [--quick] [--markdown]
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+eval "$(bash scripts/setup-deps.sh)"
+export CGOFIX_BUNS
+cargo build --release --quiet -p cgofix
+export CGOFIX_TEST_LIB="$root/target/release/libcgofix.so"
+export CGOFIX_BENCH_DIR="$root/target/bench"
+mkdir -p "$CGOFIX_BENCH_DIR"
+for p in threads sigaction; do
+    cc -O2 -pthread "benches/$p.c" -o "$CGOFIX_BENCH_DIR/$p"
+done
+export CGOFIX_BENCH_FIXTURES="$root/target/fixtures/go-newest"
+CGOFIX_NAPI_INCLUDE="$CGOFIX_NAPI_INCLUDE" bash tests/fixtures/build.sh "$CGOFIX_BENCH_FIXTURES" "$CGOFIX_GONEW" >&2
+exec python3 benches/bench.py "$@"
