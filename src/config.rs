@@ -189,10 +189,12 @@ pub fn parse<'a>(vars: impl IntoIterator<Item = (&'a str, &'a str)>) -> (Config,
         if !name.starts_with("CGOFIX_") {
             continue;
         }
+        // Warnings are one line each, whatever the value holds.
+        let shown = value.escape_debug().to_string();
         let mut bool_var = |slot: &mut bool, default: bool| match parse_bool(value) {
             Some(b) => *slot = b,
             None => warn.push(format!(
-                "cgofix: {name}=\"{value}\" is not on/off; using {}",
+                "cgofix: {name}=\"{shown}\" is not on/off; using {}",
                 if default { "on" } else { "off" }
             )),
         };
@@ -205,7 +207,7 @@ pub fn parse<'a>(vars: impl IntoIterator<Item = (&'a str, &'a str)>) -> (Config,
             "CGOFIX_STACK_MIN" => match parse_size(value) {
                 Some(n) => c.stack_min = n,
                 None => warn.push(format!(
-                    "cgofix: {name}=\"{value}\" is not a size; using {}",
+                    "cgofix: {name}=\"{shown}\" is not a size; using {}",
                     fmt_size(d.stack_min)
                 )),
             },
@@ -218,7 +220,7 @@ pub fn parse<'a>(vars: impl IntoIterator<Item = (&'a str, &'a str)>) -> (Config,
                         Some(set) => SuspendMode::List(set),
                         None => {
                             warn.push(format!(
-                                "cgofix: {name}=\"{value}\" is not auto, none or a list of signals; using auto"
+                                "cgofix: {name}=\"{shown}\" is not auto, none or a list of signals; using auto"
                             ));
                             SuspendMode::Auto
                         }
@@ -228,13 +230,14 @@ pub fn parse<'a>(vars: impl IntoIterator<Item = (&'a str, &'a str)>) -> (Config,
             "CGOFIX_LOG" => match parse_level(value) {
                 Some(l) => c.log = l,
                 None => warn.push(format!(
-                    "cgofix: {name}=\"{value}\" is not off|error|warn|info|debug; using warn"
+                    "cgofix: {name}=\"{shown}\" is not off|error|warn|info|debug; using warn"
                 )),
             },
             "CGOFIX_REPORT" => c.report = (!value.is_empty()).then(|| value.to_string()),
             "CGOFIX_LOG_FILE" => c.log_file = (!value.is_empty()).then(|| value.to_string()),
             n if SCRIPT_VARS.contains(&n) => {}
             unknown => {
+                let unknown = &unknown.escape_debug().to_string();
                 let best = KNOWN
                     .iter()
                     .map(|k| (distance(unknown, k), *k))

@@ -66,7 +66,8 @@ pub fn parse_signal(tok: &str) -> Option<i32> {
     let up = t.to_ascii_uppercase();
     let bare = up.strip_prefix("SIG").unwrap_or(&up);
     if let Some(off) = bare.strip_prefix("RTMIN+") {
-        let n = libc::SIGRTMIN() + off.parse::<i32>().ok()?;
+        let off = off.parse::<i32>().ok().filter(|o| *o >= 0)?;
+        let n = libc::SIGRTMIN().checked_add(off)?;
         return (n <= libc::SIGRTMAX()).then_some(n);
     }
     NAMES.iter().find(|(n, _)| *n == bare).map(|(_, s)| *s)
@@ -125,7 +126,17 @@ mod tests {
         }
         assert_eq!(parse_signal("30"), Some(libc::SIGPWR));
         assert_eq!(parse_signal("RTMIN+1"), Some(libc::SIGRTMIN() + 1));
-        for bad in ["", "SIG", "BOGUS", "0", "65", "-1", "RTMIN+99"] {
+        for bad in [
+            "",
+            "SIG",
+            "BOGUS",
+            "0",
+            "65",
+            "-1",
+            "RTMIN+99",
+            "RTMIN+-5",
+            "RTMIN+2147483647",
+        ] {
             assert_eq!(parse_signal(bad), None, "{bad}");
         }
     }

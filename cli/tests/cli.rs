@@ -137,7 +137,11 @@ struct Natives {
 fn natives() -> &'static Natives {
     static N: OnceLock<Natives> = OnceLock::new();
     N.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("cgofix-cli-natives-{}", std::process::id()));
+        // Under target/tmp (removed by `cargo clean`), not the system temp dir:
+        // nothing runs after the last test to delete it.
+        let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let dir = tmp.join(format!("cli-natives-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         assert!(have("cc"), "a C compiler (cc) is needed for these tests");
         std::fs::write(dir.join("plain.c"), "int plain_add(int a, int b) { return a + b; }\n").unwrap();
@@ -152,8 +156,8 @@ fn natives() -> &'static Natives {
                 "package main\n\nimport \"C\"\n\n//export GoAdd\nfunc GoAdd(a, b C.int) C.int { return a + b }\n\nfunc main() {}\n",
             )
             .unwrap();
-            // A stable cache under the temp dir keeps re-runs fast.
-            let cache = std::env::temp_dir().join("cgofix-cli-test-gocache");
+            // A stable cache keeps re-runs fast.
+            let cache = tmp.join("cli-gocache");
             let go = |mode: &str, out: &str| {
                 let o = run_limited(
                     Command::new(GO)
