@@ -103,16 +103,17 @@ pub fn dlopen_depth() -> u32 {
 /// dispositions may have been changed by a runtime that bypasses libc).
 pub fn after_load() {
     napi::after_dlopen();
-    recheck_suspend_signals();
+    let _ = recheck_suspend_signals();
 }
 
 /// Re-applies JSC's rule to what is installed now: a Go runtime that uses
 /// raw system calls instead of libc `sigaction` (every arch but amd64 and
 /// arm64 with cgo) is invisible to the sigaction hook.
-pub fn recheck_suspend_signals() {
-    for sig in suspend::current().iter() {
-        signals::enforce(sig);
-    }
+/// Returns whether every suspend signal is clean afterwards.
+pub fn recheck_suspend_signals() -> bool {
+    suspend::current()
+        .iter()
+        .fold(true, |ok, sig| signals::enforce(sig) && ok)
 }
 
 #[ctor::ctor]

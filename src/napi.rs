@@ -185,15 +185,23 @@ fn run_go_init(slot: usize) {
     ) {
         Ok(_) => {
             let wait = s.wait.load(Ordering::Acquire);
-            if wait != 0 {
-                // SAFETY: the module's exported `_cgo_wait_runtime_init_done`,
-                // which takes no arguments; every exported Go function calls
-                // it first, so calling it from a C thread is its normal use.
-                unsafe { std::mem::transmute::<usize, WaitFn>(wait)() };
-            }
-            crate::recheck_suspend_signals();
-            s.state.store(InitState::Ran as u8, Ordering::Release);
-            crate::log!(Debug, "Go init hook ran for module {slot}");
+            let ran = std::panic::catch_unwind(|| {
+                if wait != 0 {
+                    // SAFETY: the module's exported `_cgo_wait_runtime_init_done`,
+                    // which takes no arguments; every exported Go function calls
+                    // it first, so calling it from a C thread is its normal use.
+                    unsafe { std::mem::transmute::<usize, WaitFn>(wait)() };
+                }
+                crate::recheck_suspend_signals()
+            });
+            // "failed": the suspend handler could not be repaired.
+            let state = if ran.unwrap_or(false) {
+                InitState::Ran
+            } else {
+                InitState::Failed
+            };
+            s.state.store(state as u8, Ordering::Release);
+            crate::log!(Debug, "Go init hook for module {slot}: {}", state.as_str());
         }
         Err(_) => {
             while s.state.load(Ordering::Acquire) == InitState::Running as u8 {

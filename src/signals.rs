@@ -176,8 +176,17 @@ unsafe fn policy_sigaction(sig: c_int, act: *const SigAction, old: *mut SigActio
 }
 
 /// Re-applies the policy to what is installed on `sig` now.
-pub fn enforce(sig: c_int) {
+/// Returns whether what is installed afterwards satisfies the policy's
+/// suspend rule (no `SA_ONSTACK` on a foreign suspend handler).
+pub fn enforce(sig: c_int) -> bool {
     fix_installed(sig);
+    // SAFETY: all-zero is a valid sigaction.
+    let mut cur: SigAction = unsafe { std::mem::zeroed() };
+    // SAFETY: query into a valid struct on our stack.
+    let ok = unsafe { real_sigaction(sig, ptr::null(), &mut cur) } == 0;
+    ok && !(classify(cur.sa_sigaction) == Handler::Foreign
+        && suspend::is_suspend(sig)
+        && cur.sa_flags & libc::SA_ONSTACK != 0)
 }
 
 /// After a `signal`-style call (which libc implements with its internal,
@@ -432,6 +441,55 @@ mod tests {
                 );
             }
         }
+    }
+
+    static RAW_HITS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    extern "C" fn raw_handler(_: c_int) {
+        RAW_HITS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    #[test]
+    fn raw_syscall_fallback_behaves_like_libc() {
+        // The path taken when libc's sigaction cannot be found: install,
+        // deliver, read back, restore; glibc's reserved signals refused.
+        // SAFETY: all-zero is a valid sigaction.
+        let mut act: SigAction = unsafe { std::mem::zeroed() };
+        act.sa_sigaction = raw_handler as extern "C" fn(c_int) as sighandler_t;
+        act.sa_flags = libc::SA_RESTART | libc::SA_ONSTACK;
+        // SAFETY: valid structs on our stack.
+        let mut old: SigAction = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { raw::sigaction(libc::SIGURG, &act, &mut old) }, 0);
+        // SAFETY: raising a signal whose handler we just installed.
+        unsafe { libc::raise(libc::SIGURG) };
+        assert_eq!(RAW_HITS.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // SAFETY: a query.
+        let mut cur: SigAction = unsafe { std::mem::zeroed() };
+        assert_eq!(
+            unsafe { raw::sigaction(libc::SIGURG, ptr::null(), &mut cur) },
+            0
+        );
+        assert_eq!(cur.sa_sigaction, act.sa_sigaction);
+        assert_ne!(cur.sa_flags & libc::SA_ONSTACK, 0);
+        // libc sees the same thing.
+        let mut via_libc: SigAction = unsafe { std::mem::zeroed() };
+        // SAFETY: a query through libc.
+        assert_eq!(
+            unsafe { real_sigaction(libc::SIGURG, ptr::null(), &mut via_libc) },
+            0
+        );
+        assert_eq!(via_libc.sa_sigaction, act.sa_sigaction);
+        // SAFETY: restoring the previous disposition.
+        assert_eq!(
+            unsafe { raw::sigaction(libc::SIGURG, &old, ptr::null_mut()) },
+            0
+        );
+        // SAFETY: glibc's reserved signal and an invalid one.
+        assert_eq!(unsafe { raw::sigaction(32, &act, ptr::null_mut()) }, -1);
+        assert_eq!(unsafe { raw::sigaction(0, &act, ptr::null_mut()) }, -1);
+        assert_eq!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::EINVAL)
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ fn debug_says_what_each_hook_decided() {
         "thread 4 MiB -> 8 MiB",
         "patched napi_queue_async_work in ",
         "cshared.node (go1.",
-        "Go init hook ran",
+        "Go init hook for module 0: ran",
     ] {
         assert!(err.contains(want), "missing {want:?} in:\n{err}");
     }
