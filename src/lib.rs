@@ -111,9 +111,12 @@ pub fn after_load() {
 /// arm64 with cgo) is invisible to the sigaction hook.
 /// Returns whether every suspend signal is clean afterwards.
 pub fn recheck_suspend_signals() -> bool {
-    suspend::current()
-        .iter()
-        .fold(true, |ok, sig| signals::enforce(sig) && ok)
+    // Every signal is enforced, even after one fails.
+    let mut ok = true;
+    for sig in suspend::current().iter() {
+        ok &= signals::enforce(sig);
+    }
+    ok
 }
 
 #[ctor::ctor]
