@@ -122,24 +122,38 @@ fn config() -> Option<&'static Config> {
 /// The flags the policy wants for `act` on `sig`, counting the change.
 /// Returns `None` when nothing needs to change.
 fn adjusted(sig: c_int, act: &SigAction, cfg: &Config) -> Option<c_int> {
-    let handler = classify(act.sa_sigaction);
-    if handler == Handler::Foreign {
-        suspend::observe_install(sig, act.sa_sigaction);
+    let h = act.sa_sigaction;
+    if h <= 2 || h == libc::SIG_ERR {
+        return None; // a disposition, not a handler
     }
-    let (flags, change) = decide(handler, act.sa_flags, suspend::is_suspend(sig), cfg.onstack);
-    let name = crate::sigset::signal_name(sig).unwrap_or("signal");
+    suspend::observe_install(sig, h);
+    let is_suspend = suspend::is_suspend(sig);
+    // Whether the handler is Go's only matters on a suspend signal: Go's
+    // handlers always carry SA_ONSTACK, so elsewhere both rules agree. This
+    // keeps the range lookup off the common path.
+    let handler = if is_suspend && gomods::is_go_code(h) {
+        Handler::Go
+    } else {
+        Handler::Foreign
+    };
+    let (flags, change) = decide(handler, act.sa_flags, is_suspend, cfg.onstack);
     match change {
         Change::Unchanged => None,
         Change::AddedOnstack => {
             stats::ONSTACK_ADDED.inc();
-            crate::log!(Debug, "{name} ({sig}): added SA_ONSTACK (foreign handler)");
+            crate::log!(
+                Debug,
+                "{} ({sig}): added SA_ONSTACK (foreign handler)",
+                crate::sigset::signal_name(sig).unwrap_or("signal")
+            );
             Some(flags)
         }
         Change::RefusedOnstack => {
             stats::ONSTACK_REFUSED.inc();
             crate::log!(
                 Debug,
-                "{name} ({sig}): kept SA_ONSTACK off (suspend signal)"
+                "{} ({sig}): kept SA_ONSTACK off (suspend signal)",
+                crate::sigset::signal_name(sig).unwrap_or("signal")
             );
             Some(flags)
         }
