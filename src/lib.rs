@@ -103,7 +103,11 @@ pub fn dlopen_depth() -> u32 {
 /// dispositions may have been changed by a runtime that bypasses libc).
 pub fn after_load() {
     napi::after_dlopen();
-    let _ = recheck_suspend_signals();
+    // Part of the Go init hook: anything loaded may have started a runtime
+    // that changed dispositions behind libc's back.
+    if config().is_some_and(|c| c.go_init) {
+        let _ = recheck_suspend_signals();
+    }
 }
 
 /// Re-applies JSC's rule to what is installed now: a Go runtime that uses

@@ -303,3 +303,36 @@ fn pool_thread_stacks() {
     assert_eq!(stack(&node(), false), 8 << 20);
     assert_eq!(stack(&node(), true), 8 << 20);
 }
+
+#[test]
+fn go_init_hook_repairs_what_bypassed_libc() {
+    // SIGUSR2 declared a suspend signal; the program sets SA_ONSTACK on it
+    // with a raw system call (invisible to the sigaction hook), then opens a
+    // Go library: the Go init hook's re-check must take the flag off again.
+    let prog = c_program("rawgo", &["-ldl"]);
+    let dir = fixtures(Go::Newest);
+    let go = |shim: bool, env: &[(&str, &str)]| {
+        let mut c = command(&prog, shim);
+        c.arg(dir.join("ffi.so")).envs(env.iter().copied());
+        let o = run(c, LIMIT);
+        o.expect_success("rawgo");
+        lines_by_key(o.stdout())
+    };
+    let control = go(false, &[]);
+    assert_eq!(control["before"], "1");
+    assert_eq!(control["after"], "1", "control: nothing repairs it");
+    let fixed = go(true, &[("CGOFIX_SUSPEND_SIGNALS", "SIGUSR2")]);
+    assert_eq!(
+        fixed["before"], "1",
+        "the raw call really bypassed the hook"
+    );
+    assert_eq!(fixed["after"], "0", "the Go init hook did not repair it");
+    let off = go(
+        true,
+        &[
+            ("CGOFIX_SUSPEND_SIGNALS", "SIGUSR2"),
+            ("CGOFIX_GO_INIT", "off"),
+        ],
+    );
+    assert_eq!(off["after"], "1", "CGOFIX_GO_INIT=off still ran the hook");
+}
