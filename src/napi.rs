@@ -82,6 +82,9 @@ struct Slot {
     calls: AtomicU64,
     state: AtomicU8,
     wait: AtomicUsize,
+    /// A Go object opened directly (not an N-API module): its init hook
+    /// runs when the outermost `dlopen` returns.
+    direct: AtomicBool,
 }
 
 static SLOTS: [Slot; MAX_MODULES] = [const {
@@ -89,6 +92,7 @@ static SLOTS: [Slot; MAX_MODULES] = [const {
         calls: AtomicU64::new(0),
         state: AtomicU8::new(InitState::NotGo as u8),
         wait: AtomicUsize::new(0),
+        direct: AtomicBool::new(false),
     }
 }; MAX_MODULES];
 static REAL_QUEUE: AtomicUsize = AtomicUsize::new(0);
@@ -228,7 +232,6 @@ pub fn after_dlopen() {
         REAL_QUEUE.store(p, Ordering::Release);
     }
     let real = REAL_QUEUE.load(Ordering::Acquire);
-    let mut run_now = Vec::new();
     let mut first = true;
     with_table(|table| {
         elf::for_each_object(|obj| {
@@ -295,9 +298,10 @@ pub fn after_dlopen() {
                 s.wait.store(wait, Ordering::Release);
                 s.state.store(state as u8, Ordering::Release);
                 let is_napi_module = elf::lookup_dynsym(obj, b"napi_register_module_v1").is_some();
-                if state == InitState::Pending && !is_napi_module {
-                    run_now.push(slot);
-                }
+                s.direct.store(
+                    state == InitState::Pending && !is_napi_module,
+                    Ordering::Release,
+                );
             }
             table.push(ModuleInfo {
                 base: obj.base,
@@ -311,9 +315,18 @@ pub fn after_dlopen() {
             true
         });
     });
-    // Outside the lock: waiting for a Go runtime can take a while.
-    for slot in run_now {
-        run_go_init(slot);
+    // Outside the lock: waiting for a Go runtime can take a while. And only
+    // from the outermost dlopen: a nested one (a library constructor opening
+    // a Go library) still holds the loader lock, which the Go runtime's own
+    // init thread may need, so waiting there could deadlock.
+    if crate::dlopen_depth() == 0 {
+        for (slot, s) in SLOTS.iter().enumerate() {
+            if s.direct.load(Ordering::Acquire)
+                && s.state.load(Ordering::Acquire) == InitState::Pending as u8
+            {
+                run_go_init(slot);
+            }
+        }
     }
 }
 

@@ -336,3 +336,33 @@ fn go_init_hook_repairs_what_bypassed_libc() {
     );
     assert_eq!(off["after"], "1", "CGOFIX_GO_INIT=off still ran the hook");
 }
+
+#[test]
+fn go_library_opened_from_a_constructor() {
+    // The Go runtime starts inside a nested dlopen (loader lock held): the
+    // init hook must not wait there (deadlock risk) but once the outermost
+    // dlopen has returned.
+    let lib = root().join("target/programs/libnested.so");
+    std::fs::create_dir_all(lib.parent().unwrap()).unwrap();
+    let st = Command::new("cc")
+        .args(["-O2", "-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(root().join("tests/programs/nestedlib.c"))
+        .arg("-ldl")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let prog = c_program("nested", &["-ldl"]);
+    let dir = fixtures(Go::Newest);
+    let rep = tempdir("nested").join("r.json");
+    let mut c = command(&prog, true);
+    c.arg(&lib)
+        .env("NESTED_GO", dir.join("ffi.so"))
+        .env("CGOFIX_REPORT", &rep);
+    let o = run(c, LIMIT);
+    o.expect_success("nested dlopen of a Go library");
+    assert_eq!(lines_by_key(o.stdout())["ready"], "42");
+    let r = std::fs::read_to_string(&rep).unwrap();
+    let g = module(&r, "ffi.so");
+    assert_eq!(field(g, "go_init_hook"), "\"ran\"", "{g}");
+}
