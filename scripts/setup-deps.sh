@@ -54,6 +54,14 @@ if [ -z "$GONEW" ]; then
     exit 1
 fi
 
+# npm_install DIR PACKAGE@VERSION: a private node_modules under DIR.
+npm_install() {
+    rm -rf "$1"
+    mkdir -p "$1"
+    (cd "$1" && npm install --silent --no-save --no-audit --no-fund \
+        --ignore-scripts "$2" >&2)
+}
+
 # --- Bun binaries (npm @oven/bun-linux-x64@VERSION), side by side ------------
 bun_paths=()
 for v in $BUN_VERSIONS; do
@@ -61,10 +69,7 @@ for v in $BUN_VERSIONS; do
     bin="$dir/node_modules/@oven/bun-linux-x64/bin/bun"
     if [ ! -x "$bin" ]; then
         log "installing bun $v"
-        rm -rf "$dir"
-        mkdir -p "$dir"
-        (cd "$dir" && npm install --silent --no-save --no-audit --no-fund \
-            --ignore-scripts "@oven/bun-linux-x64@$v" >&2)
+        npm_install "$dir" "@oven/bun-linux-x64@$v"
         chmod +x "$bin"
     fi
     bun_paths+=("$v=$bin")
@@ -75,10 +80,7 @@ NAPIDIR="$CACHE/node-api-headers-$NAPI_HEADERS_VERSION"
 NAPI_INCLUDE="$NAPIDIR/node_modules/node-api-headers/include"
 if [ ! -f "$NAPI_INCLUDE/node_api.h" ]; then
     log "installing node-api-headers $NAPI_HEADERS_VERSION"
-    rm -rf "$NAPIDIR"
-    mkdir -p "$NAPIDIR"
-    (cd "$NAPIDIR" && npm install --silent --no-save --no-audit --no-fund \
-        --ignore-scripts "node-api-headers@$NAPI_HEADERS_VERSION" >&2)
+    npm_install "$NAPIDIR" "node-api-headers@$NAPI_HEADERS_VERSION"
 fi
 
 # --- cargo-zigbuild + zig (PyPI), for the glibc-2.17 release build -----------
