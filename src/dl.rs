@@ -8,9 +8,11 @@ use std::cell::Cell;
 
 type DlopenFn = unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void;
 type DlmopenFn = unsafe extern "C" fn(c_long, *const c_char, c_int) -> *mut c_void;
+type DlcloseFn = unsafe extern "C" fn(*mut c_void) -> c_int;
 
 static REAL_DLOPEN: RealFn<DlopenFn> = RealFn::new(c"dlopen");
 static REAL_DLMOPEN: RealFn<DlmopenFn> = RealFn::new(c"dlmopen");
+static REAL_DLCLOSE: RealFn<DlcloseFn> = RealFn::new(c"dlclose");
 
 thread_local! {
     // const-initialised, no destructor: a plain TLS slot, no lazy
@@ -27,6 +29,7 @@ pub fn depth() -> u32 {
 pub fn resolve() {
     REAL_DLOPEN.resolve(dlopen as DlopenFn as usize, &[]);
     REAL_DLMOPEN.resolve(dlmopen as DlmopenFn as usize, &[]);
+    REAL_DLCLOSE.resolve(dlclose as DlcloseFn as usize, &[]);
 }
 
 /// Runs the real loader call with the depth counter raised, then looks at
@@ -39,8 +42,12 @@ fn around<T>(call: impl FnOnce() -> *mut T) -> *mut T {
     let h = call();
     DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
     if !h.is_null() {
-        gomods::scan_loaded();
-        crate::after_load();
+        // The object is open: a bug in what follows must not make the
+        // hook's fallback open it a second time.
+        let _ = std::panic::catch_unwind(|| {
+            gomods::scan_loaded();
+            crate::after_load();
+        });
     }
     h
 }
@@ -85,6 +92,30 @@ hook! {
                 // SAFETY: forwarding the caller's arguments.
                 Some(f) => unsafe { f(lmid, file, mode) },
                 None => std::ptr::null_mut(),
+            }
+        },
+    }
+}
+
+hook! {
+    /// dlclose: after an object is really unmapped, forget it, so whatever
+    /// the loader maps at its address later is examined and patched afresh.
+    fn dlclose(handle: *mut c_void) -> c_int {
+        body => {
+            let Some(f) = REAL_DLCLOSE.get() else { return -1 };
+            // SAFETY: forwarding the caller's handle.
+            let r = unsafe { f(handle) };
+            if r == 0 && crate::config().is_some_and(|c| !c.disable) {
+                // Never let the fallback close the handle a second time.
+                let _ = std::panic::catch_unwind(crate::napi::after_dlclose);
+            }
+            r
+        },
+        fallback => {
+            match REAL_DLCLOSE.get() {
+                // SAFETY: forwarding the caller's handle.
+                Some(f) => unsafe { f(handle) },
+                None => -1,
             }
         },
     }

@@ -12,12 +12,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 const SLOTS: usize = 32;
 static STARTS: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
+/// The load address of each range's object, to forget it after dlclose.
+static BASES: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
 static ENDS: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
 static USED: AtomicUsize = AtomicUsize::new(0);
 
 /// Records a Go object's code range (idempotent). Publication order: the end
 /// is written before the start, and readers skip slots whose start is 0.
-fn register(start: usize, end: usize) {
+fn register(base: usize, start: usize, end: usize) {
     let n = USED.load(Ordering::Acquire).min(SLOTS);
     if (0..n).any(|i| STARTS[i].load(Ordering::Acquire) == start) {
         return;
@@ -26,8 +28,27 @@ fn register(start: usize, end: usize) {
     if i >= SLOTS {
         return; // more than 32 Go runtimes: treat the rest as foreign
     }
+    BASES[i].store(base, Ordering::Release);
     ENDS[i].store(end, Ordering::Release);
     STARTS[i].store(start, Ordering::Release);
+}
+
+/// After a dlclose: ranges and addresses of objects no longer in
+/// `present` (the live load addresses) are dropped, so an object mapped
+/// there later is classified afresh. A dropped range slot is not reused.
+pub fn forget_unloaded(present: &[usize]) {
+    let n = USED.load(Ordering::Acquire).min(SLOTS);
+    for i in 0..n {
+        if !present.contains(&BASES[i].load(Ordering::Acquire)) {
+            STARTS[i].store(0, Ordering::Release);
+        }
+    }
+    let n = SEEN_USED.load(Ordering::Acquire).min(SEEN_SLOTS);
+    for slot in &SEEN[..n] {
+        if !present.contains(&slot.load(Ordering::Acquire)) {
+            slot.store(usize::MAX, Ordering::Release);
+        }
+    }
 }
 
 /// Async-signal-safe.
@@ -69,7 +90,7 @@ pub fn scan_loaded() {
         if elf::is_go_object(obj) {
             let (s, e) = elf::text_range(obj);
             if s != 0 {
-                register(s, e);
+                register(obj.base, s, e);
             }
         }
         true
@@ -82,9 +103,11 @@ mod tests {
 
     #[test]
     fn ranges() {
-        register(0x1000, 0x2000);
-        register(0x1000, 0x2000);
+        register(0x100, 0x1000, 0x2000);
+        register(0x100, 0x1000, 0x2000);
         assert!(is_go_code(0x1000) && is_go_code(0x1fff));
         assert!(!is_go_code(0x2000) && !is_go_code(0xfff));
+        forget_unloaded(&[0x200]);
+        assert!(!is_go_code(0x1000), "unloaded range still Go");
     }
 }

@@ -70,6 +70,10 @@ impl InitState {
 #[derive(Clone, Debug)]
 pub struct ModuleInfo {
     pub base: usize,
+    /// The wrapper slot while loaded; `None` once unloaded (or beyond
+    /// `MAX_MODULES`).
+    pub slot: Option<usize>,
+    pub live: bool,
     pub path: String,
     pub go_version: Option<String>,
     pub buildmode: Option<String>,
@@ -103,7 +107,11 @@ static REAL_QUEUE: AtomicUsize = AtomicUsize::new(0);
 #[derive(Default)]
 struct Tables {
     modules: Vec<ModuleInfo>,
+    /// Load addresses of the live objects already examined.
     seen: Vec<usize>,
+    /// Wrapper slots given back by unloaded modules, and the next unused.
+    free_slots: Vec<usize>,
+    next_slot: usize,
 }
 struct Table(UnsafeCell<Tables>);
 // SAFETY: every access goes through `with_table`, which holds TABLE_LOCK.
@@ -111,6 +119,8 @@ unsafe impl Sync for Table {}
 static TABLE: Table = Table(UnsafeCell::new(Tables {
     modules: Vec::new(),
     seen: Vec::new(),
+    free_slots: Vec::new(),
+    next_slot: 0,
 }));
 static TABLE_LOCK: AtomicBool = AtomicBool::new(false);
 
@@ -243,8 +253,6 @@ pub fn after_dlopen() {
                 return true;
             }
             table.seen.push(obj.base);
-            let table = &mut table.modules;
-            let slot = table.len();
             let is_go = elf::is_go_object(obj);
             // Reading the version scans the object's data: only when someone
             // will read it (the exit report or debug logging).
@@ -263,6 +271,13 @@ pub fn after_dlopen() {
                     Some(m[at..].split(['\n', ' ', '\t']).next()?.to_string())
                 });
             let mut patched = false;
+            let slot = match table.free_slots.pop() {
+                Some(s) => s,
+                None => {
+                    table.next_slot += 1;
+                    table.next_slot - 1
+                }
+            };
             if cfg.napi && real != 0 && slot < MAX_MODULES {
                 let stats =
                     got::patch_imports(obj, b"napi_queue_async_work", WRAPPERS[slot] as usize)
@@ -285,7 +300,11 @@ pub fn after_dlopen() {
                 );
             }
             if !is_go && !patched {
-                return true; // neither Go nor N-API: not ours to report
+                // Neither Go nor N-API: not ours to report; keep the slot.
+                if slot < MAX_MODULES {
+                    table.free_slots.push(slot);
+                }
+                return true;
             }
             let state = match (is_go, cfg.go_init) {
                 (false, _) => InitState::NotGo,
@@ -294,6 +313,7 @@ pub fn after_dlopen() {
             };
             if slot < MAX_MODULES {
                 let s = &SLOTS[slot];
+                s.calls.store(0, Ordering::Relaxed);
                 let wait = elf::lookup_dynsym(obj, b"_cgo_wait_runtime_init_done").unwrap_or(0);
                 s.wait.store(wait, Ordering::Release);
                 s.state.store(state as u8, Ordering::Release);
@@ -303,15 +323,36 @@ pub fn after_dlopen() {
                     Ordering::Release,
                 );
             }
-            table.push(ModuleInfo {
+            let path = path_of(obj);
+            let row = ModuleInfo {
                 base: obj.base,
-                path: path_of(obj),
+                slot: (slot < MAX_MODULES).then_some(slot),
+                live: true,
+                path,
                 go_version: version.map(|v| String::from_utf8_lossy(v).into_owned()),
                 buildmode,
                 napi_patched: patched,
                 init: state,
                 napi_async_calls: 0,
-            });
+            };
+            // The same file loaded again after a dlclose: one row, counts
+            // added up.
+            match table
+                .modules
+                .iter_mut()
+                .find(|m| !m.live && m.path == row.path)
+            {
+                Some(old) => {
+                    let calls = old.napi_async_calls;
+                    let was = old.init;
+                    *old = row;
+                    old.napi_async_calls = calls;
+                    if was == InitState::Ran && old.init == InitState::Pending {
+                        old.init = InitState::Ran;
+                    }
+                }
+                None => table.modules.push(row),
+            }
             true
         });
     });
@@ -330,16 +371,47 @@ pub fn after_dlopen() {
     }
 }
 
+/// After a successful `dlclose`: modules no longer mapped keep their row
+/// (counts so far) but give back their wrapper slot, and their address is
+/// forgotten, so an object loaded there later is examined afresh.
+pub fn after_dlclose() {
+    let mut present = Vec::new();
+    elf::for_each_object(|obj| {
+        present.push(obj.base);
+        true
+    });
+    with_table(|t| {
+        t.seen.retain(|b| present.contains(b));
+        for m in t.modules.iter_mut().filter(|m| m.live) {
+            if present.contains(&m.base) {
+                continue;
+            }
+            m.live = false;
+            if let Some(slot) = m.slot.take() {
+                let s = &SLOTS[slot];
+                m.napi_async_calls += s.calls.swap(0, Ordering::Relaxed);
+                let state = InitState::from_u8(s.state.load(Ordering::Acquire));
+                if state != InitState::Pending || m.init != InitState::Ran {
+                    m.init = state;
+                }
+                s.state.store(InitState::NotGo as u8, Ordering::Release);
+                s.direct.store(false, Ordering::Release);
+                t.free_slots.push(slot);
+            }
+        }
+    });
+    crate::gomods::forget_unloaded(&present);
+}
+
 /// A snapshot for the exit report.
 pub fn modules() -> Vec<ModuleInfo> {
     with_table(|t| {
         t.modules
             .iter()
-            .enumerate()
-            .map(|(i, m)| {
+            .map(|m| {
                 let mut m = m.clone();
-                if let Some(s) = SLOTS.get(i) {
-                    m.napi_async_calls = s.calls.load(Ordering::Relaxed);
+                if let Some(s) = m.slot.map(|i| &SLOTS[i]) {
+                    m.napi_async_calls += s.calls.load(Ordering::Relaxed);
                     m.init = InitState::from_u8(s.state.load(Ordering::Acquire));
                 }
                 m

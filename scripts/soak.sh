@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Long reliability soak (issue 8): the storms of tests/reliability.rs
+# repeated RUNS times per configuration, memcheck on the 4x1000 thread program,
+# then the whole reliability file ROUNDS times (default 3).
+#
+#   scripts/soak.sh [RUNS] [ROUNDS]        RUNS default 50
+#
+# Per RUNS: thread_signal_storm does RUNS shim runs (+1 control without the
+# shim), each 4x1000 threads under a ~50k-signal tgkill storm;
+# go_workers_gc_cpu_prof_storm does RUNS runs of each of Bun 1.4.5
+# --cpu-prof x (newest Go c-shared, Go 1.19 c-archive) and Bun 1.3.14 without
+# --cpu-prof x (same two modules). Any crash or hang fails with the case name.
+# Then the known defect (Bun 1.3.14 --cpu-prof, ~1 crash in 20 runs) is
+# measured without failing the soak. Takes roughly RUNS x 4 s plus ~3 min (2 cores).
+set -euo pipefail
+runs="${1:-50}"
+rounds="${2:-3}"
+case "$runs$rounds" in *[!0-9]*) echo "usage: $0 [RUNS] [ROUNDS]" >&2; exit 2 ;; esac
+root="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
+cd "$root"
+cargo build --release --quiet -p cgofix
+start=$SECONDS
+t() { cargo test --release --quiet --test reliability -- "$@"; }
+echo "soak: storms, $runs runs each" >&2
+CGOFIX_SOAK_RUNS="$runs" t --test-threads=1 --nocapture --exact \
+    thread_signal_storm go_workers_gc_cpu_prof_storm 2>&1 | grep -E 'storm|test result|HANG|FAIL|panicked'
+echo "soak: known defect: bun 1.3.14 --cpu-prof workers storm, $runs runs per module" >&2
+CGOFIX_SOAK_RUNS="$runs" t --test-threads=1 --nocapture --ignored --exact \
+    known_crash_bun_1_3_14_cpu_prof_workers 2>&1 | grep -E 'storm|test result|HANG|FAIL|crashed|exit' || true
+echo "soak: memcheck on the 4x1000 thread program" >&2
+t --test-threads=1 --nocapture --ignored --exact soak_valgrind_thread_program 2>&1 \
+    | grep -E 'memcheck|test result|HANG|FAIL|panicked'
+# Whole-file rounds: report every failure, fail at the end. Known bug tests
+# (dlclose_then_dlopen_is_patched_again until it is fixed) show up here.
+failed=0
+for i in $(seq 1 "$rounds"); do
+    echo "soak: reliability round $i/$rounds" >&2
+    if ! t --test-threads=2 > "${TMPDIR:-/tmp}/cgofix-soak.$$" 2>&1; then
+        failed=$((failed + 1))
+        grep -E '^test [a-z_0-9]+ [.]{3} FAILED|HANG' "${TMPDIR:-/tmp}/cgofix-soak.$$" || true
+    fi
+    grep -E 'test result' "${TMPDIR:-/tmp}/cgofix-soak.$$" || true
+done
+rm -f "${TMPDIR:-/tmp}/cgofix-soak.$$"
+echo "soak: done in $((SECONDS - start)) s, $failed/$rounds whole-file rounds failed" >&2
+[ "$failed" -eq 0 ]

@@ -1,0 +1,1186 @@
+//! Reliability: the shim never makes a process worse (issue 8).
+//!
+//! 1. No harm: unrelated programs give the same stdout, stderr, exit code
+//!    and signal with and without the shim.
+//! 2. Storms: thousands of threads created and joined under a signal storm
+//!    aimed at every thread; Go async work from several Bun Workers while GC
+//!    and `--cpu-prof` run. Repeated runs, zero crashes, zero hangs.
+//! 3. fork/exec from a multi-threaded process (fork, fork+exec, posix_spawn,
+//!    vfork+exec). `LD_PRELOAD` and `CGOFIX_*` are ordinary environment
+//!    variables, so every exec'd child inherits them and loads the shim
+//!    again: that is harmless (a non-Bun host gets no suspend-signal rule,
+//!    only `SA_ONSTACK` on its handlers and the thread-stack floor), and
+//!    each child that leaves through `exit()` appends its own report line.
+//!    A forked child without exec keeps the parent's shim state (a fork
+//!    handler resets the module-table lock).
+//! 4. Coexistence: jemalloc preloaded before/after the shim, `LD_BIND_NOW`,
+//!    two Go runtimes in one Bun, a host that dlopen/dlcloses patched
+//!    objects, another preload wrapping `sigaction`, `env -i`.
+//! 5. Bad environment: static and setuid binaries (the loader ignores the
+//!    preload), a missing/unreadable/non-ELF preload path, the wrapper with a
+//!    missing `CGOFIX_LIB`.
+//! 6. Valgrind memcheck on C programs under the shim.
+//!
+//! Longer and repeated versions: `scripts/soak.sh RUNS` (it sets
+//! `CGOFIX_SOAK_RUNS`, read by the storm tests here).
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const LIMIT: Duration = Duration::from_secs(60);
+/// An affected Bun without the shim is given this long before it counts as
+/// hung (a good run takes well under a second).
+const HANG_AFTER: Duration = Duration::from_secs(8);
+
+/// Storm repetitions per configuration: `CGOFIX_SOAK_RUNS` or `default`.
+fn runs(default: usize) -> usize {
+    std::env::var("CGOFIX_SOAK_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn tempdir(case: &str) -> PathBuf {
+    let d = root()
+        .join("target/tmp/reliability")
+        .join(case.replace([' ', '/', '='], "_"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Compiles tests/programs/SRC.c into target/programs/OUT with `flags`
+/// (used for shared objects and static binaries, which `c_program` does not
+/// build). Rebuilt every test process: cheap, and never stale.
+fn cc(src: &str, out: &str, flags: &[&str]) -> PathBuf {
+    let dir = root().join("target/programs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(out);
+    // Unique per call: tests run in parallel threads of one process.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = out.with_extension(format!("tmp{}-{n}", std::process::id()));
+    let st = Command::new("cc")
+        .args(["-O2", "-Wall", "-Werror", "-pthread"])
+        .args(flags)
+        .arg(root().join("tests/programs").join(format!("{src}.c")))
+        .arg("-o")
+        .arg(&tmp)
+        .status()
+        .expect("run cc");
+    assert!(st.success(), "compiling {src}.c {flags:?}");
+    std::fs::rename(&tmp, &out).unwrap();
+    out
+}
+
+/// (exit code, signal) of a finished run; panics with the case name on a hang.
+fn status(case: &str, o: &Outcome) -> (Option<i32>, Option<i32>) {
+    match o {
+        Outcome::Finished { code, signal, .. } => (*code, *signal),
+        Outcome::Hung { stdout, stderr } => {
+            panic!("HANG: {case}\n--- stdout\n{stdout}\n--- stderr\n{stderr}")
+        }
+    }
+}
+
+/// Runs `mk(false)` (control) and `mk(true)` (shim) and requires identical
+/// exit code, signal, stdout and stderr, and the expected exit code.
+/// Returns the shim run's stdout.
+fn same_as_control(case: &str, want_code: i32, mk: impl Fn(bool) -> Command) -> String {
+    let plain = run(mk(false), LIMIT);
+    let shimmed = run(mk(true), LIMIT);
+    let ps = status(&format!("{case} without shim"), &plain);
+    let ss = status(&format!("{case} with shim"), &shimmed);
+    assert_eq!(
+        ps,
+        (Some(want_code), None),
+        "{case}: control did not exit {want_code}: {plain:?}"
+    );
+    assert_eq!(ss, ps, "{case}: exit status differs: {shimmed:?}");
+    assert_eq!(shimmed.stdout(), plain.stdout(), "{case}: stdout differs");
+    assert_eq!(shimmed.stderr(), plain.stderr(), "{case}: stderr differs");
+    assert!(!plain.stdout().is_empty(), "{case}: no output to compare");
+    shimmed.stdout().to_string()
+}
+
+/// `program args...`, with or without the shim.
+fn cmd(program: &str, args: &[&str], shim: bool) -> Command {
+    let mut c = command(Path::new(program), shim);
+    c.args(args);
+    c
+}
+
+// ---------------------------------------------------------------- 1. no harm
+
+const SHELL: &str = r#"
+trap 'echo usr2' USR2; kill -USR2 $$
+for i in 3 1 2; do echo $i; done | sort -n | tr '\n' ' '; echo
+( exit 3 ); echo "sub=$?"
+x=$(sh -c 'echo inner; exit 4'); echo "$x $?"
+echo to-stderr >&2
+ls /nonexistent-cgofix 2>&1 | sed 's/^.*: //'
+exit 7
+"#;
+
+#[test]
+fn no_harm_shells() {
+    for sh in ["/bin/bash", "/bin/sh"] {
+        let out = same_as_control(&format!("no harm {sh}"), 7, |s| cmd(sh, &["-c", SHELL], s));
+        assert!(out.contains("usr2") && out.contains("sub=3") && out.contains("inner 4"));
+    }
+}
+
+#[test]
+fn no_harm_coreutils() {
+    let pipeline = "seq 1 20000 | sort -rn | head -5 | tr 0-9 a-j | wc -c; \
+                    seq 1 500 | sort -R --random-source=/dev/zero | sort -n | tail -1; \
+                    printf 'b\\na\\nc\\n' | sort | uniq -c | tr -s ' '; \
+                    sort /nonexistent-cgofix; echo \"sort=$?\"; \
+                    head -c 100 /dev/zero | od -An -tx1 | head -1; exit 2";
+    let out = same_as_control("no harm coreutils", 2, |s| {
+        cmd("/bin/bash", &["-c", pipeline], s)
+    });
+    assert!(out.contains("sort=2"), "{out}");
+}
+
+#[test]
+fn no_harm_python() {
+    let py = r#"
+import os, signal, subprocess, sys, threading
+hits = []
+signal.signal(signal.SIGUSR1, lambda s, f: hits.append(s))
+signal.signal(signal.SIGUSR2, lambda s, f: hits.append(s))
+os.kill(os.getpid(), signal.SIGUSR1)
+lock = threading.Lock()
+out = []
+def work(i):
+    s = sum(range(i * 1000))
+    with lock:
+        out.append(s)
+ts = [threading.Thread(target=work, args=(i,)) for i in range(32)]
+[t.start() for t in ts]
+os.kill(os.getpid(), signal.SIGUSR2)
+[t.join() for t in ts]
+r = subprocess.run([sys.executable, "-c", "import sys; print('child'); sys.exit(5)"],
+                   capture_output=True, text=True)
+print(sorted(out)[-1], len(out), hits, r.stdout.strip(), r.returncode)
+print("warning: to stderr", file=sys.stderr)
+sys.exit(4)
+"#;
+    let out = same_as_control("no harm python3", 4, |s| {
+        cmd("/usr/bin/python3", &["-c", py], s)
+    });
+    assert!(out.contains("[10, 12] child 5"), "{out}");
+}
+
+#[test]
+fn no_harm_perl() {
+    let pl = r#"
+$SIG{USR1} = sub { print "usr1\n" }; kill 'USR1', $$;
+my $pid = fork(); if (!$pid) { exit 3 } waitpid($pid, 0); print "child=", $? >> 8, "\n";
+print join(",", sort { $a <=> $b } (5, 3, 9, 1)), "\n";
+print STDERR "perl warns\n"; exit 6;
+"#;
+    let out = same_as_control("no harm perl", 6, |s| cmd("/usr/bin/perl", &["-e", pl], s));
+    assert!(out.contains("usr1") && out.contains("child=3"), "{out}");
+}
+
+#[test]
+fn no_harm_git() {
+    let dir = tempdir("no harm git");
+    let script = r#"
+set -u
+rm -rf repo && git -c init.defaultBranch=main init -q repo && cd repo
+printf 'hello\n' > a.txt && git add a.txt && git commit -q -m first
+printf 'world\n' >> a.txt && git commit -q -am second
+git log --format='%H %an %ad %s' --date=iso
+git show --stat HEAD | tail -2
+git rev-parse --verify no-such-ref; echo "rev-parse=$?"
+git frobnicate; exit $?
+"#;
+    let out = same_as_control("no harm git", 1, |s| {
+        let mut c = cmd("/bin/bash", &["-c", script], s);
+        c.current_dir(&dir)
+            .env("HOME", &dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_AUTHOR_NAME", "Reliability")
+            .env("GIT_AUTHOR_EMAIL", "r@example.invalid")
+            .env("GIT_COMMITTER_NAME", "Reliability")
+            .env("GIT_COMMITTER_EMAIL", "r@example.invalid")
+            .env("GIT_AUTHOR_DATE", "2024-01-02T03:04:05Z")
+            .env("GIT_COMMITTER_DATE", "2024-01-02T03:04:05Z")
+            .env("LC_ALL", "C");
+        c
+    });
+    assert!(out.contains("rev-parse=128"), "{out}");
+    assert_eq!(out.lines().filter(|l| l.len() > 40).count(), 2, "{out}");
+}
+
+/// Runs under both Node and Bun: a Worker, a WebAssembly loop long enough to
+/// tier up, a signal handler, stdout and stderr, exit code 3.
+const WORKER_WASM_JS: &str = r#"
+'use strict';
+const { Worker, isMainThread, parentPort, workerData } = require('worker_threads');
+const WASM = new Uint8Array([0,97,115,109,1,0,0,0,1,12,2,96,2,127,127,1,127,96,1,127,1,127,3,3,2,0,1,7,15,2,3,97,100,100,0,0,5,99,111,117,110,116,0,1,10,36,2,7,0,32,0,32,1,106,11,26,1,1,127,2,64,3,64,32,1,65,1,106,33,1,32,1,32,0,72,13,0,11,11,32,1,11]);
+if (isMainThread) {
+  process.on('SIGUSR2', () => console.log('usr2'));
+  const w = new Worker(__filename, { workerData: 21 });
+  w.on('message', (m) => {
+    const e = new WebAssembly.Instance(new WebAssembly.Module(WASM), {}).exports;
+    console.log('worker said', m, 'wasm', e.add(20, 22), e.count(200000));
+    console.error('to stderr');
+    process.kill(process.pid, 'SIGUSR2');
+    setTimeout(() => { process.exitCode = 3; }, 50);
+  });
+} else {
+  const e = new WebAssembly.Instance(new WebAssembly.Module(WASM), {}).exports;
+  parentPort.postMessage(workerData * 2 + e.count(100000) - 100000);
+}
+"#;
+
+#[test]
+fn no_harm_node_and_bun() {
+    let dir = tempdir("no harm js");
+    let script = dir.join("worker_wasm.js");
+    std::fs::write(&script, WORKER_WASM_JS).unwrap();
+    for (label, rt) in [
+        ("node".to_string(), node()),
+        ("bun 1.4.5".to_string(), bun("1.4.5")),
+        ("bun 1.3.14".to_string(), bun("1.3.14")),
+    ] {
+        let out = same_as_control(&format!("no harm {label}"), 3, |s| {
+            let mut c = command(&rt, s);
+            c.arg(&script).current_dir(&dir);
+            c
+        });
+        assert!(
+            out.contains("worker said 42 wasm 42 200000") && out.contains("usr2"),
+            "{label}: {out}"
+        );
+    }
+}
+
+// ------------------------------------------------------------------ 2. storms
+
+fn threads_of(pid: u32) -> Vec<i32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+struct Storm {
+    code: Option<i32>,
+    signal: Option<i32>,
+    stdout: String,
+    stderr: String,
+    sent: u64,
+}
+
+/// Runs `c` (which prints "READY <pid>" once its handlers are installed),
+/// tgkill-ing `signals` round-robin at every thread until it exits. Panics
+/// with the case name on a hang.
+fn storm(case: &str, mut c: Command, signals: &[i32], timeout: Duration) -> Storm {
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = c.spawn().unwrap_or_else(|e| panic!("{case}: spawn: {e}"));
+    let pid = child.id();
+    let mut err = child.stderr.take().unwrap();
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut stdout = String::new();
+    let ready = out.read_line(&mut stdout).is_ok() && stdout.starts_with("READY");
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + timeout;
+    let mut sent = 0u64;
+    let mut k = 0usize;
+    let st = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            // SAFETY: killing our own child's process group.
+            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            panic!(
+                "HANG: {case}\n--- stdout\n{stdout}{}\n--- stderr\n{}",
+                out_t.join().unwrap(),
+                err_t.join().unwrap()
+            );
+        }
+        if ready {
+            for tid in threads_of(pid) {
+                let sig = signals[k % signals.len()];
+                k += 1;
+                // SAFETY: tgkill on our own child's threads.
+                if unsafe { libc::syscall(libc::SYS_tgkill, pid as i32, tid, sig) } == 0 {
+                    sent += 1;
+                }
+            }
+        } else {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    // SAFETY: our own child's process group (stray grandchildren).
+    unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+    stdout.push_str(&out_t.join().unwrap());
+    Storm {
+        code: st.code(),
+        signal: st.signal(),
+        stdout,
+        stderr: err_t.join().unwrap(),
+        sent,
+    }
+}
+
+const STORM_SIGNALS: [i32; 5] = [
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGWINCH,
+    libc::SIGURG,
+    libc::SIGPWR,
+];
+
+/// 4 creator threads x 1000 threads each, created and joined in batches of
+/// 8, under a round-robin tgkill storm of 6 signals (SIGRTMIN+3 included).
+#[test]
+fn thread_signal_storm() {
+    let prog = c_program("sigstorm", &[]);
+    let mut sigs = STORM_SIGNALS.to_vec();
+    sigs.push(libc::SIGRTMIN() + 3);
+    let n = runs(10);
+    let mut total_sent = 0;
+    // Run 0 is the control without the shim: the same storm must pass there.
+    for i in 0..=n {
+        let shim = i > 0;
+        let case = format!("thread storm run {i} shim={shim}");
+        let c = cmd(prog.to_str().unwrap(), &["4", "1000"], shim);
+        let s = storm(&case, c, &sigs, LIMIT);
+        assert!(
+            s.code == Some(0) && s.signal.is_none(),
+            "{case}: exit {:?} signal {:?}\n{}\n{}",
+            s.code,
+            s.signal,
+            s.stdout,
+            s.stderr
+        );
+        let kv = lines_by_key(&s.stdout);
+        let ok = kv
+            .get("OK")
+            .unwrap_or_else(|| panic!("{case}: {}", s.stdout));
+        assert!(
+            ok.starts_with("threads=4000 bad=0 "),
+            "{case}: {ok} (sent {})",
+            s.sent
+        );
+        let hits: u64 = ok
+            .split("hits=")
+            .nth(1)
+            .and_then(|h| h.split(' ').next()?.parse().ok())
+            .unwrap();
+        assert!(
+            s.sent >= 5000 && hits >= 1000,
+            "{case}: not a storm: sent {} handled {hits}",
+            s.sent
+        );
+        assert_eq!(s.stderr, "", "{case}");
+        total_sent += s.sent;
+        eprintln!("{case}: {ok} sent={}", s.sent);
+    }
+    eprintln!("thread storm: {n} shim runs + 1 control, {total_sent} signals sent");
+}
+
+fn workers(
+    case: &str,
+    ver: &str,
+    module: &Path,
+    shim: bool,
+    prof: bool,
+    timeout: Duration,
+) -> Outcome {
+    let dir = tempdir(case);
+    let mut c = command(&bun(ver), shim);
+    if prof {
+        c.arg("--cpu-prof");
+    }
+    c.arg(js("workers.js"))
+        .arg(module)
+        .args(["6", "30"])
+        .current_dir(&dir);
+    run(c, timeout)
+}
+
+/// Runs the workers storm `n` times per configuration; returns the cases
+/// that crashed (a hang panics at once).
+fn workers_storm(configs: &[(&str, Go, &str, bool)], n: usize) -> (usize, Vec<String>) {
+    let mut done = 0;
+    let mut crashed = Vec::new();
+    for &(ver, go, m, prof) in configs {
+        let module = fixtures(go).join(m);
+        for i in 0..n {
+            let p = if prof { " --cpu-prof" } else { "" };
+            let case = format!("workers bun{ver}{p} {} {m} run {i}", go.label());
+            let o = workers(&case, ver, &module, true, prof, LIMIT);
+            let (code, signal) = status(&case, &o);
+            done += 1;
+            if code != Some(0)
+                || !o
+                    .stdout()
+                    .contains("CGOFIX-OK workers workers=6 rounds=30 works=1440")
+            {
+                let first = o.stderr().lines().find(|l| {
+                    l.contains("fatal") || l.contains("panic") || l.contains("CGOFIX-FAIL")
+                });
+                crashed.push(format!(
+                    "{case}: exit {code:?} signal {signal:?}: {first:?}"
+                ));
+                continue;
+            }
+            let dir = root()
+                .join("target/tmp/reliability")
+                .join(case.replace([' ', '/', '='], "_"));
+            let profiles = std::fs::read_dir(&dir).unwrap().count();
+            assert_eq!(profiles >= 1, prof, "{case}: --cpu-prof profile files");
+        }
+    }
+    (done, crashed)
+}
+
+/// Go async work from 6 Workers (each loading the module, queueing 8 async
+/// works per round, 30 rounds, plus sync Go calls and a WASM loop) while the
+/// main thread runs `Bun.gc(true)` every 2 ms: Bun 1.4.5 under `--cpu-prof`
+/// with both Go toolchains and module kinds; Bun 1.3.14 (affected) with both
+/// toolchains, without `--cpu-prof` (with it there is a residual crash rate:
+/// `known_crash_bun_1_3_14_cpu_prof_workers`).
+#[test]
+fn go_workers_gc_cpu_prof_storm() {
+    let configs = [
+        ("1.4.5", Go::Newest, "cshared.node", true),
+        ("1.4.5", Go::V119, "carchive.node", true),
+        ("1.3.14", Go::Newest, "cshared.node", false),
+        ("1.3.14", Go::V119, "carchive.node", false),
+    ];
+    let (done, crashed) = workers_storm(&configs, runs(4));
+    eprintln!("workers storm: {done} runs, {} crashed", crashed.len());
+    assert!(crashed.is_empty(), "{crashed:#?}");
+}
+
+/// KNOWN DEFECT (closing note of issue 8): Bun 1.3.14 under the shim and
+/// `--cpu-prof`, Go work from Workers: about 1 run in 20 crashes (Go 1.19
+/// c-shared 3/40; newest Go 3/145: Go "fatal error: traceback did not
+/// unwind completely" / "unknown caller pc" / "fault" while a cgo callback
+/// goroutine's 4 KiB stack is scanned, or a Bun SIGSEGV at 0x0). Without
+/// the shim the same runs hang every time (`go_workers_storm_hangs_without_
+/// shim`); without `--cpu-prof` 0/40; Bun 1.4.5 under the shim 0/110;
+/// `plain.node` 0/100. Suspected: JSC's sampling profiler suspends the JS
+/// thread every millisecond; the suspend handler (kept without `SA_ONSTACK`
+/// by design) then runs on whatever stack the thread is on, including the
+/// small goroutine stack of a Worker thread inside a Go call, and overruns
+/// it. Fails most of the time at 20 runs per module; run by scripts/soak.sh.
+#[test]
+#[ignore = "known defect, ~1 crash in 20 runs: run by scripts/soak.sh"]
+fn known_crash_bun_1_3_14_cpu_prof_workers() {
+    let configs = [
+        ("1.3.14", Go::V119, "cshared.node", true),
+        ("1.3.14", Go::Newest, "cshared.node", true),
+        ("1.3.14", Go::Newest, "carchive.node", true),
+    ];
+    let (done, crashed) = workers_storm(&configs, runs(20));
+    eprintln!(
+        "workers storm bun 1.3.14 --cpu-prof: {done} runs, {} crashed",
+        crashed.len()
+    );
+    assert!(crashed.is_empty(), "{crashed:#?}");
+}
+
+#[test]
+fn go_workers_storm_hangs_without_shim() {
+    // The control: the same driver really triggers the bug on an affected
+    // Bun, so the storm test above could fail.
+    let module = fixtures(Go::Newest).join("cshared.node");
+    let o = workers(
+        "workers control bun1.3.14",
+        "1.3.14",
+        &module,
+        false,
+        true,
+        HANG_AFTER,
+    );
+    assert!(o.hung(), "bun 1.3.14 without the shim did not hang: {o:?}");
+}
+
+// --------------------------------------------------------------- 3. fork/exec
+
+struct Report {
+    lines: Vec<String>,
+}
+
+impl Report {
+    fn read(path: &Path) -> Report {
+        let s = std::fs::read_to_string(path).unwrap_or_default();
+        Report {
+            lines: s.lines().map(str::to_string).collect(),
+        }
+    }
+    fn field<'a>(line: &'a str, key: &str) -> &'a str {
+        let k = format!("\"{key}\":");
+        let at = line
+            .find(&k)
+            .unwrap_or_else(|| panic!("no {key} in {line}"))
+            + k.len();
+        let rest = &line[at..];
+        &rest[..rest.find([',', '}']).unwrap_or(rest.len())]
+    }
+}
+
+#[test]
+fn fork_exec_paths_and_inherited_env() {
+    let prog = c_program("forkexec", &[]);
+    let dir = tempdir("forkexec env");
+    let report = dir.join("report.json");
+    let mk = |shim: bool| {
+        let mut c = cmd(prog.to_str().unwrap(), &["/usr/bin/env"], shim);
+        if shim {
+            c.env("CGOFIX_REPORT", &report);
+        }
+        c
+    };
+    let plain = run(mk(false), LIMIT);
+    let shimmed = run(mk(true), LIMIT);
+    for (label, o) in [("control", &plain), ("shim", &shimmed)] {
+        let case = format!("forkexec {label}");
+        o.expect_success(&case);
+        let kv = lines_by_key(o.stdout());
+        for (k, v) in [
+            ("fork_child", "exit=7"),
+            ("fork_exec", "exit=5"),
+            ("posix_spawn", "exit=6"),
+            ("vfork_exec", "exit=4"),
+            ("fork_storm", "ok=40 of 40"),
+            ("cmd_posix_spawn", "exit=0"),
+            ("cmd_fork_exec", "exit=0"),
+            ("cmd_vfork_exec", "exit=0"),
+        ] {
+            assert_eq!(
+                kv.get(k).map(String::as_str),
+                Some(v),
+                "{case}: {k}\n{}",
+                o.stdout()
+            );
+        }
+        assert_eq!(o.stderr(), "", "{case}");
+    }
+    // The children inherited exactly LD_PRELOAD and CGOFIX_REPORT; apart from
+    // those, their environment and output are the control's.
+    let inherited = |l: &&str| l.starts_with("LD_PRELOAD=") || l.starts_with("CGOFIX_");
+    let mut extra: Vec<&str> = shimmed.stdout().lines().filter(inherited).collect();
+    extra.sort();
+    let want_preload = format!("LD_PRELOAD={}", shim().display());
+    let want_report = format!("CGOFIX_REPORT={}", report.display());
+    assert_eq!(
+        extra,
+        [[want_report.as_str(); 3], [want_preload.as_str(); 3]].concat(),
+        "{}",
+        shimmed.stdout()
+    );
+    let rest: Vec<&str> = shimmed.stdout().lines().filter(|l| !inherited(l)).collect();
+    assert_eq!(rest, plain.stdout().lines().collect::<Vec<_>>());
+    // One report line per process that left through exit(): the parent, the
+    // forked child (exit(7)) and the three exec'd `env`s; not the `sh -c`
+    // children (dash leaves through _exit) nor the fork-storm children
+    // (_exit). Every line names its own process.
+    let r = Report::read(&report);
+    let mut exes: Vec<&str> = r.lines.iter().map(|l| Report::field(l, "exe")).collect();
+    exes.sort();
+    let fe = format!("\"{}\"", prog.display());
+    assert_eq!(
+        exes,
+        [
+            "\"/usr/bin/env\"",
+            "\"/usr/bin/env\"",
+            "\"/usr/bin/env\"",
+            fe.as_str(),
+            fe.as_str(),
+        ],
+        "{:#?}",
+        r.lines
+    );
+    let mut pids: Vec<&str> = r.lines.iter().map(|l| Report::field(l, "pid")).collect();
+    pids.sort();
+    pids.dedup();
+    assert_eq!(pids.len(), 5, "{:#?}", r.lines);
+}
+
+#[test]
+fn exec_child_has_the_shim_loaded() {
+    // `cat /proc/self/maps` run by the three spawn paths: under the shim each
+    // cat maps libcgofix (it was loaded again after exec); without, none.
+    let prog = c_program("forkexec", &[]);
+    let count = |shim: bool| {
+        let o = run(
+            cmd(
+                prog.to_str().unwrap(),
+                &["/bin/cat", "/proc/self/maps"],
+                shim,
+            ),
+            LIMIT,
+        );
+        o.expect_success(&format!("forkexec maps shim={shim}"));
+        let cats = o
+            .stdout()
+            .split("cmd_")
+            .filter(|chunk| chunk.contains("/bin/cat") || chunk.contains("/usr/bin/cat"))
+            .count();
+        let with_shim = o
+            .stdout()
+            .split("cmd_")
+            .filter(|chunk| chunk.contains("libcgofix.so"))
+            .count();
+        (cats, with_shim)
+    };
+    assert_eq!(count(false), (3, 0), "control");
+    assert_eq!(count(true), (3, 3), "every exec'd cat maps the shim");
+}
+
+// ------------------------------------------------------------ 4. coexistence
+
+fn jemalloc() -> PathBuf {
+    let p = PathBuf::from("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2");
+    assert!(
+        p.exists(),
+        "{} missing: apt-get install -y libjemalloc2 (scripts/setup-deps.sh)",
+        p.display()
+    );
+    p
+}
+
+fn livelock_cmd(ver: &str, preload: Option<String>) -> Command {
+    let dir = fixtures(Go::Newest);
+    let mut c = command(&bun(ver), preload.is_some());
+    if let Some(p) = preload {
+        c.env("LD_PRELOAD", p);
+    }
+    c.arg(js("livelock.js"))
+        .arg(dir.join("cshared.node"))
+        .arg("node");
+    c
+}
+
+fn expect_livelock_ok(case: &str, o: &Outcome) {
+    o.expect_success(case);
+    assert!(o.stdout().contains("CGOFIX-OK livelock"), "{case}: {o:?}");
+}
+
+/// `threads` probe output under a given LD_PRELOAD (None: no preload).
+fn threads_out(case: &str, preload: Option<String>, env: &[(&str, &str)]) -> String {
+    let mut c = command(&c_program("threads", &[]), preload.is_some());
+    if let Some(p) = preload {
+        c.env("LD_PRELOAD", p);
+    }
+    c.envs(env.iter().copied());
+    let o = run(c, LIMIT);
+    o.expect_success(case);
+    assert_eq!(o.stderr(), "", "{case}");
+    o.stdout().to_string()
+}
+
+#[test]
+fn jemalloc_before_and_after_the_shim() {
+    let je = jemalloc().display().to_string();
+    let s = shim().display().to_string();
+    let reference = threads_out("threads shim alone", Some(s.clone()), &[]);
+    for (order, preload) in [
+        ("jemalloc:shim", format!("{je}:{s}")),
+        ("shim:jemalloc", format!("{s}:{je}")),
+    ] {
+        let case = format!("livelock bun1.3.14 {order}");
+        expect_livelock_ok(
+            &case,
+            &run(livelock_cmd("1.3.14", Some(preload.clone())), LIMIT),
+        );
+        let out = threads_out(&format!("threads {order}"), Some(preload), &[]);
+        assert_eq!(out, reference, "threads {order}");
+    }
+    // The thread storm too.
+    let prog = c_program("sigstorm", &[]);
+    let mut c = cmd(prog.to_str().unwrap(), &["4", "512"], true);
+    c.env("LD_PRELOAD", format!("{je}:{s}"));
+    let st = storm("sigstorm jemalloc:shim", c, &STORM_SIGNALS, LIMIT);
+    assert!(
+        st.code == Some(0) && st.stdout.contains("OK threads=2048 bad=0"),
+        "{}",
+        st.stdout
+    );
+}
+
+#[test]
+fn ld_bind_now() {
+    let s = shim().display().to_string();
+    let reference = threads_out("threads", Some(s.clone()), &[]);
+    let bound = threads_out(
+        "threads LD_BIND_NOW",
+        Some(s.clone()),
+        &[("LD_BIND_NOW", "1")],
+    );
+    assert_eq!(bound, reference);
+    let mut c = livelock_cmd("1.3.14", Some(s.clone()));
+    c.env("LD_BIND_NOW", "1");
+    expect_livelock_ok("livelock bun1.3.14 LD_BIND_NOW=1", &run(c, LIMIT));
+    // The N-API hook rewrites GOT slots that are already bound.
+    let dir = tempdir("bind now mix");
+    let report = dir.join("r.json");
+    let mut c = command(&bun("1.4.5"), true);
+    c.arg(js("mix.js"))
+        .arg("end")
+        .arg(fixtures(Go::Newest).join("carchive.node"))
+        .env("LD_BIND_NOW", "1")
+        .env("CGOFIX_REPORT", &report);
+    run(c, LIMIT).expect_success("mix bun1.4.5 LD_BIND_NOW=1");
+    let r = Report::read(&report);
+    assert_eq!(r.lines.len(), 1);
+    assert!(
+        r.lines[0].contains("\"napi_patched\":true,\"go_init_hook\":\"ran\""),
+        "{}",
+        r.lines[0]
+    );
+}
+
+#[test]
+fn two_go_runtimes_in_one_bun() {
+    let old = fixtures(Go::V119).join("cshared.node");
+    let new = fixtures(Go::Newest).join("cshared.node");
+    for ver in ["1.4.5", "1.3.14"] {
+        let case = format!("two Go runtimes bun{ver}");
+        let dir = tempdir(&case);
+        let report = dir.join("r.json");
+        let mut c = command(&bun(ver), true);
+        c.arg(js("mix.js"))
+            .arg("end")
+            .arg(&old)
+            .arg(&new)
+            .env("CGOFIX_REPORT", &report);
+        let o = run(c, LIMIT);
+        o.expect_success(&case);
+        assert!(
+            o.stdout().contains("CGOFIX-OK mix modules=2 works=42"),
+            "{case}: {o:?}"
+        );
+        let r = Report::read(&report);
+        assert_eq!(r.lines.len(), 1, "{case}: {:?}", r.lines);
+        for (m, want) in [(&old, "\"go1.19"), (&new, "\"go1.")] {
+            let key = format!("\"path\":\"{}\"", m.display());
+            let at = r.lines[0]
+                .find(&key)
+                .unwrap_or_else(|| panic!("{case}: {} not reported: {}", m.display(), r.lines[0]));
+            let obj = &r.lines[0][at..at + r.lines[0][at..].find('}').unwrap()];
+            assert!(
+                Report::field(obj, "go_version").starts_with(want),
+                "{case}: {obj}"
+            );
+            assert_eq!(
+                Report::field(obj, "go_init_hook"),
+                "\"ran\"",
+                "{case}: {obj}"
+            );
+            assert_eq!(Report::field(obj, "napi_patched"), "true", "{case}: {obj}");
+            assert_eq!(
+                Report::field(obj, "napi_async_calls"),
+                "21",
+                "{case}: {obj}"
+            );
+        }
+    }
+}
+
+/// dlhost dlopen()s and dlclose()s two objects importing
+/// `napi_queue_async_work` (which the host defines) 100 times. Returns
+/// (outcome, report line).
+fn dlclose_cycles(case: &str) -> (Outcome, String) {
+    let host = c_program("dlhost", &["-rdynamic", "-ldl"]);
+    let a = cc("dllib", "dllib1.so", &["-shared", "-fPIC", "-DVARIANT=1"]);
+    let b = cc("dllib", "dllib2.so", &["-shared", "-fPIC", "-DVARIANT=2"]);
+    let dir = tempdir(case);
+    let report = dir.join("r.json");
+    let mut c = command(&host, true);
+    c.arg(&a)
+        .arg(&b)
+        .args(["100", "3"])
+        .env("CGOFIX_REPORT", &report);
+    let o = run(c, LIMIT);
+    let r = Report::read(&report);
+    (o, r.lines.first().cloned().unwrap_or_default())
+}
+
+#[test]
+fn dlclose_of_patched_objects_does_not_crash() {
+    let (o, _) = dlclose_cycles("dlclose-nocrash");
+    o.expect_success("dlhost 100 dlopen/dlclose cycles");
+    assert!(
+        o.stdout().contains("host_calls=300 rounds=100 bad=0"),
+        "{o:?}"
+    );
+}
+
+/// Regression: the module table was keyed by load address only and never
+/// forgot a closed object, so the next object mapped at the same address
+/// was taken for the old one: its fresh GOT was never patched (3 of 300
+/// calls seen). The dlclose hook now forgets unmapped objects.
+#[test]
+fn dlclose_then_dlopen_is_patched_again() {
+    let (o, line) = dlclose_cycles("dlclose-repatch");
+    o.expect_success("dlhost");
+    assert_eq!(
+        Report::field(&line, "queue_async_work_calls"),
+        "300",
+        "objects reopened after dlclose are not patched: {line}"
+    );
+    assert!(
+        line.contains("dllib1.so") && line.contains("dllib2.so"),
+        "{line}"
+    );
+}
+
+#[test]
+fn another_sigaction_preload_before_and_after() {
+    let fwd = cc(
+        "fwdpreload",
+        "libfwdpreload.so",
+        &["-shared", "-fPIC", "-ldl"],
+    )
+    .display()
+    .to_string();
+    let s = shim().display().to_string();
+    let probe = c_program("sigpolicy", &[]);
+    let policy = |preload: Option<String>| {
+        let mut c = command(&probe, preload.is_some());
+        if let Some(p) = preload {
+            c.env("LD_PRELOAD", p);
+        }
+        c.env("FWD_REPORT", "1");
+        let o = run(c, LIMIT);
+        o.expect_success("sigpolicy");
+        (o.stdout().to_string(), o.stderr().to_string())
+    };
+    let (alone, _) = policy(Some(s.clone()));
+    let (none, _) = policy(None);
+    assert_ne!(alone, none, "the probe must show the shim's policy");
+    for (order, preload) in [
+        ("fwd:shim", format!("{fwd}:{s}")),
+        ("shim:fwd", format!("{s}:{fwd}")),
+    ] {
+        let (out, err) = policy(Some(preload.clone()));
+        assert_eq!(out, alone, "sigpolicy {order}: policy changed");
+        let calls: u64 = err
+            .trim()
+            .strip_prefix("fwdpreload sigaction_calls=")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{order}: {err}"));
+        assert!(calls >= 10, "{order}: the other preload saw {calls} calls");
+        let case = format!("livelock bun1.3.14 {order}");
+        expect_livelock_ok(&case, &run(livelock_cmd("1.3.14", Some(preload)), LIMIT));
+    }
+}
+
+#[test]
+fn env_i_with_only_ld_preload() {
+    let s = shim().display().to_string();
+    let bare = |program: &Path, args: &[String], shim: bool| {
+        let mut c = Command::new(program);
+        c.env_clear().args(args);
+        if shim {
+            c.env("LD_PRELOAD", &s);
+        }
+        c
+    };
+    let threads = c_program("threads", &[]);
+    let sigpolicy = c_program("sigpolicy", &[]);
+    same_as_control("env -i sh", 7, |sh| {
+        bare(Path::new("/bin/sh"), &["-c".into(), SHELL.into()], sh)
+    });
+    // The probes differ from the control by design under the shim (stack
+    // floor, SA_ONSTACK): compare with the shim in the test's full
+    // environment instead.
+    for probe in [&threads, &sigpolicy] {
+        let full = run(command(probe, true), LIMIT);
+        full.expect_success("probe");
+        let stripped = run(bare(probe, &[], true), LIMIT);
+        stripped.expect_success("env -i probe");
+        assert_eq!(stripped.stdout(), full.stdout(), "{}", probe.display());
+        assert_eq!(stripped.stderr(), "");
+    }
+    let args = [
+        js("livelock.js").display().to_string(),
+        fixtures(Go::Newest)
+            .join("cshared.node")
+            .display()
+            .to_string(),
+        "node".to_string(),
+    ];
+    let o = run(bare(&bun("1.3.14"), &args, true), LIMIT);
+    expect_livelock_ok("env -i livelock bun1.3.14", &o);
+}
+
+// ------------------------------------------------------- 5. bad environment
+
+#[test]
+fn static_binary_ignores_the_preload() {
+    let prog = cc("secureprobe", "secureprobe-static", &["-static"]);
+    let out = same_as_control("static binary", 3, |s| cmd(prog.to_str().unwrap(), &[], s));
+    assert!(out.contains("shim_loaded 0"), "{out}");
+}
+
+/// As root a setuid-root binary runs with ruid == euid: AT_SECURE is 0 and
+/// the preload is honoured. Secure mode needs a real uid change, so the
+/// binary is run as `nobody` (setpriv) with the setuid bit: then AT_SECURE
+/// is 1 and the loader ignores LD_PRELOAD entries containing a slash,
+/// silently. The unprivileged copy run the same way does load the shim
+/// (the control). Not root: the setuid part cannot be set up, and the test
+/// only checks the control.
+#[test]
+fn setuid_binary_ignores_the_preload() {
+    let dir = tempdir("setuid");
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let plain = dir.join("secureprobe");
+    std::fs::copy(c_program("secureprobe", &[]), &plain).unwrap();
+    // A shim copy readable by `nobody`, whatever the checkout's permissions.
+    let lib = dir.join("libcgofix.so");
+    std::fs::copy(shim(), &lib).unwrap();
+    let root_user = unsafe { libc::geteuid() } == 0;
+    let as_nobody = |program: &Path, shim: bool| {
+        let mut c = if root_user {
+            let mut c = command(Path::new("/usr/bin/setpriv"), false);
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(program);
+            c
+        } else {
+            command(program, false)
+        };
+        if shim {
+            c.env("LD_PRELOAD", &lib);
+        }
+        c
+    };
+    // The control: an unprivileged binary run as the same user loads the
+    // shim from that path.
+    let o = run(as_nobody(&plain, true), LIMIT);
+    assert_eq!(status("probe", &o), (Some(3), None), "{o:?}");
+    assert!(
+        o.stdout().contains("at_secure 0") && o.stdout().contains("shim_loaded 1"),
+        "control: {o:?}"
+    );
+    if !root_user {
+        eprintln!("setuid case skipped: not root, cannot make a setuid-root binary");
+        return;
+    }
+    let suid = dir.join("secureprobe-suid");
+    std::fs::copy(&plain, &suid).unwrap();
+    std::fs::set_permissions(&suid, std::os::unix::fs::PermissionsExt::from_mode(0o4755)).unwrap();
+    let o = same_as_control("setuid probe as nobody", 3, |s| as_nobody(&suid, s));
+    assert!(
+        o.contains("at_secure 1") && o.contains("uid 65534 0") && o.contains("shim_loaded 0"),
+        "{o}"
+    );
+}
+
+#[test]
+fn missing_or_bad_preload_path_still_runs() {
+    let dir = tempdir("bad preload");
+    let junk = dir.join("junk.so");
+    std::fs::write(&junk, "not an ELF file at all\n".repeat(64)).unwrap();
+    let missing = dir.join("missing/libcgofix.so");
+    let threads = c_program("threads", &[]);
+    let reference = threads_out("threads no preload", None, &[]);
+    for (label, path, why) in [
+        ("missing", &missing, "cannot open shared object file"),
+        ("not ELF", &junk, "invalid ELF header"),
+        ("directory", &dir, "cannot read file data"),
+    ] {
+        let mut c = command(&threads, false);
+        c.env("LD_PRELOAD", path);
+        let o = run(c, LIMIT);
+        o.expect_success(&format!("preload {label}"));
+        assert_eq!(o.stdout(), reference, "preload {label}");
+        let want = format!(
+            "object '{}' from LD_PRELOAD cannot be preloaded",
+            path.display()
+        );
+        assert!(
+            o.stderr().contains(&want)
+                && o.stderr().contains(why)
+                && o.stderr().contains("ignored"),
+            "preload {label}: {}",
+            o.stderr()
+        );
+    }
+    // Unreadable: root reads anything, so run as nobody.
+    if unsafe { libc::geteuid() } == 0 {
+        let lib = dir.join("unreadable.so");
+        std::fs::copy(shim(), &lib).unwrap();
+        std::fs::set_permissions(&lib, std::os::unix::fs::PermissionsExt::from_mode(0o000))
+            .unwrap();
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let mut c = command(Path::new("/usr/bin/setpriv"), false);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg("/bin/sh")
+            .args(["-c", "echo ran; exit 3"])
+            .env("LD_PRELOAD", &lib);
+        let o = run(c, LIMIT);
+        assert_eq!(status("unreadable", &o), (Some(3), None), "{o:?}");
+        assert_eq!(o.stdout(), "ran\n");
+        assert!(
+            o.stderr()
+                .contains("cannot be preloaded (cannot open shared object file): ignored"),
+            "{}",
+            o.stderr()
+        );
+    }
+}
+
+#[test]
+fn wrapper_with_missing_lib_is_a_clear_error() {
+    let dir = tempdir("wrapper missing");
+    let marker = dir.join("ran");
+    let mut c = command(Path::new("/bin/bash"), false);
+    c.arg(root().join("scripts/run-with-shim.sh"))
+        .args(["/bin/sh", "-c"])
+        .arg(format!("touch {}", marker.display()))
+        .env("CGOFIX_LIB", dir.join("nope/libcgofix.so"));
+    let o = run(c, LIMIT);
+    let (code, _) = status("wrapper missing lib", &o);
+    assert_ne!(code, Some(0), "{o:?}");
+    assert!(
+        o.stderr().contains("nope/libcgofix.so") && o.stderr().contains("CGOFIX_LIB"),
+        "unclear error: {}",
+        o.stderr()
+    );
+    assert!(!marker.exists(), "the command ran without the shim");
+}
+
+// ---------------------------------------------------------------- 6. valgrind
+
+fn valgrind() -> Option<PathBuf> {
+    ["/usr/bin/valgrind", "/usr/local/bin/valgrind"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// `(error summary line, definitely lost bytes)` of one memcheck run.
+fn memcheck(case: &str, program: &Path, args: &[&str], shim: bool) -> (String, String) {
+    let vg = valgrind().unwrap();
+    let mut c = command(&vg, shim);
+    c.args([
+        "--tool=memcheck",
+        "--error-exitcode=99",
+        "--leak-check=full",
+        "--errors-for-leak-kinds=none",
+        // Forked children that do not exec run under memcheck too; their
+        // errors still set their exit code (checked through forkexec's own
+        // output), but the leak summary compared is the parent's. (A forked
+        // child inherits, as lost, the shim's 144-byte start block of any
+        // thread the parent was creating at fork time: bounded, harmless.)
+        "--child-silent-after-fork=yes",
+    ])
+    .arg(program)
+    .args(args);
+    if shim {
+        c.env("CGOFIX_REPORT", "stderr");
+    }
+    let o = run(c, Duration::from_secs(120));
+    let (code, _) = status(case, &o);
+    let err = o.stderr();
+    assert_eq!(code, Some(0), "{case}: memcheck errors\n{err}");
+    if shim {
+        // The report proves the shim really ran inside valgrind.
+        assert!(
+            err.contains("{\"cgofix\":"),
+            "{case}: shim not loaded\n{err}"
+        );
+    }
+    if program.ends_with("forkexec") {
+        for want in [
+            "fork_child exit=7",
+            "fork_storm ok=40 of 40",
+            "vfork_exec exit=4",
+        ] {
+            assert!(o.stdout().contains(want), "{case}: {}", o.stdout());
+        }
+    }
+    let summary = err
+        .lines()
+        .find(|l| l.contains("ERROR SUMMARY"))
+        .map(|l| l[l.find("ERROR").unwrap()..].to_string())
+        .unwrap_or_else(|| panic!("{case}: {err}"));
+    let lost = err
+        .lines()
+        .find(|l| l.contains("definitely lost:"))
+        .map(|l| l[l.find("definitely").unwrap()..].to_string())
+        .unwrap_or_else(|| "definitely lost: 0 bytes in 0 blocks".to_string());
+    (summary, lost)
+}
+
+#[test]
+fn valgrind_memcheck_under_the_shim() {
+    if valgrind().is_none() {
+        eprintln!("valgrind not installed: skipped");
+        return;
+    }
+    for (name, args) in [
+        ("threads", &[][..]),
+        ("sigstorm", &["2", "200"][..]),
+        ("forkexec", &[][..]),
+    ] {
+        let prog = c_program(name, &[]);
+        let (s_sum, s_lost) = memcheck(&format!("memcheck {name} shim"), &prog, args, true);
+        let (p_sum, p_lost) = memcheck(&format!("memcheck {name} control"), &prog, args, false);
+        eprintln!("memcheck {name}: shim: {s_sum}; {s_lost} | control: {p_sum}; {p_lost}");
+        assert!(
+            s_sum.starts_with("ERROR SUMMARY: 0 errors"),
+            "{name}: {s_sum}"
+        );
+        // Leaks: the shim adds none of its own (threads.c leaks its 256 KiB
+        // caller-owned stack by design, in both runs).
+        assert_eq!(s_lost, p_lost, "{name}: leak totals differ");
+    }
+}
+
+/// Soak only (`scripts/soak.sh`): memcheck on the full thread program
+/// (4x1000 threads) under the shim, compared with the control.
+///
+/// Not combined with the tgkill storm: valgrind 3.19 itself dies with "Can't
+/// extend stack to 0x1ffeffc... during signal delivery for thread 1" +
+/// SIGSEGV after a few thousand tgkill'd signals whose handler has
+/// `SA_ONSTACK`, with or without the shim (reproduced without the shim by
+/// storming only SIGURG, whose handler sigstorm installs with `SA_ONSTACK`
+/// itself). The shim gives every foreign handler `SA_ONSTACK`, so under
+/// valgrind it hits that limit with any signal. Natively the same storms
+/// pass (`thread_signal_storm`).
+#[test]
+#[ignore = "slow: run by scripts/soak.sh"]
+fn soak_valgrind_thread_program() {
+    assert!(valgrind().is_some(), "valgrind not installed");
+    let prog = c_program("sigstorm", &[]);
+    let (s_sum, s_lost) = memcheck("memcheck sigstorm 4x1000 shim", &prog, &["4", "1000"], true);
+    let (p_sum, p_lost) = memcheck("memcheck sigstorm 4x1000", &prog, &["4", "1000"], false);
+    eprintln!("memcheck sigstorm 4x1000: shim: {s_sum}; {s_lost} | control: {p_sum}; {p_lost}");
+    assert!(s_sum.starts_with("ERROR SUMMARY: 0 errors"), "{s_sum}");
+    assert_eq!(s_lost, p_lost);
+}
