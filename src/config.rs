@@ -25,6 +25,9 @@ pub struct Config {
     pub onstack: bool,
     /// `CGOFIX_SUSPEND_SIGNALS`.
     pub suspend: SuspendMode,
+    /// `CGOFIX_SUSPEND_TRAMPOLINE`: run the suspend handler through the
+    /// trampoline (x86_64; see `trampoline.rs`).
+    pub suspend_trampoline: bool,
     /// `CGOFIX_STACK_MIN` in bytes; 0 = off.
     pub stack_min: usize,
     /// `CGOFIX_SIGMASK`: block all signals around `pthread_create`.
@@ -58,6 +61,7 @@ impl Default for Config {
             disable: false,
             onstack: true,
             suspend: SuspendMode::Auto,
+            suspend_trampoline: true,
             stack_min: DEFAULT_STACK_MIN,
             sigmask: true,
             napi: true,
@@ -75,6 +79,7 @@ pub const KNOWN: &[&str] = &[
     "CGOFIX_DISABLE",
     "CGOFIX_ONSTACK",
     "CGOFIX_SUSPEND_SIGNALS",
+    "CGOFIX_SUSPEND_TRAMPOLINE",
     "CGOFIX_STACK_MIN",
     "CGOFIX_SIGMASK",
     "CGOFIX_NAPI",
@@ -204,6 +209,9 @@ pub fn parse<'a>(vars: impl IntoIterator<Item = (&'a str, &'a str)>) -> (Config,
             "CGOFIX_SIGMASK" => bool_var(&mut c.sigmask, d.sigmask),
             "CGOFIX_NAPI" => bool_var(&mut c.napi, d.napi),
             "CGOFIX_GO_INIT" => bool_var(&mut c.go_init, d.go_init),
+            "CGOFIX_SUSPEND_TRAMPOLINE" => {
+                bool_var(&mut c.suspend_trampoline, d.suspend_trampoline)
+            }
             "CGOFIX_STACK_MIN" => match parse_size(value) {
                 Some(n) => c.stack_min = n,
                 None => warn.push(format!(
@@ -270,6 +278,9 @@ mod tests {
         assert!(w.is_empty());
         assert_eq!(c.stack_min, 8 << 20);
         assert!(c.onstack && c.sigmask && c.napi && c.go_init && !c.disable);
+        assert!(c.suspend_trampoline);
+        let (c, w) = one("CGOFIX_SUSPEND_TRAMPOLINE", "off");
+        assert!(!c.suspend_trampoline && w.is_empty());
         assert_eq!(c.suspend, SuspendMode::Auto);
     }
 

@@ -18,6 +18,7 @@ pub mod sigset;
 pub mod stats;
 pub mod suspend;
 pub mod threads;
+pub mod trampoline;
 
 use config::Config;
 use interpose::elf;
@@ -77,6 +78,7 @@ fn init() {
         let host = identify_host();
         is_bun = host.is_bun;
         suspend::init(&cfg, host);
+        trampoline::init(cfg.suspend_trampoline);
         gomods::scan_loaded();
     }
     let disabled = cfg.disable;

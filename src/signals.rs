@@ -16,7 +16,7 @@
 //! on the stack and raw syscalls: no allocation, no locks, no logging.
 
 use crate::config::Config;
-use crate::{gomods, stats, suspend};
+use crate::{gomods, stats, suspend, trampoline};
 use interpose::{RealFn, hook};
 use libc::{c_int, sigaction as SigAction, sighandler_t};
 use std::ptr;
@@ -119,12 +119,23 @@ fn config() -> Option<&'static Config> {
     crate::config().filter(|c| !c.disable)
 }
 
-/// The flags the policy wants for `act` on `sig`, counting the change.
-/// Returns `None` when nothing needs to change.
-fn adjusted(sig: c_int, act: &SigAction, cfg: &Config) -> Option<c_int> {
+/// What to install instead of the caller's request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plan {
+    /// The request unchanged.
+    AsIs,
+    /// The request with these flags.
+    Flags(c_int),
+    /// The suspend trampoline standing in for the request's handler, which
+    /// gets these flags (see `trampoline.rs`).
+    Trampoline(c_int),
+}
+
+/// What the policy wants for `act` on `sig`, counting the change.
+fn adjusted(sig: c_int, act: &SigAction, cfg: &Config) -> Plan {
     let h = act.sa_sigaction;
     if h <= 2 || h == libc::SIG_ERR {
-        return None; // a disposition, not a handler
+        return Plan::AsIs; // a disposition, not a handler
     }
     suspend::observe_install(sig, h);
     let is_suspend = suspend::is_suspend(sig);
@@ -137,26 +148,32 @@ fn adjusted(sig: c_int, act: &SigAction, cfg: &Config) -> Option<c_int> {
         Handler::Foreign
     };
     let (flags, change) = decide(handler, act.sa_flags, is_suspend, cfg.onstack);
+    let name = || crate::sigset::signal_name(sig).unwrap_or("signal");
     match change {
-        Change::Unchanged => None,
+        Change::Unchanged => {}
         Change::AddedOnstack => {
             stats::ONSTACK_ADDED.inc();
             crate::log!(
                 Debug,
                 "{} ({sig}): added SA_ONSTACK (foreign handler)",
-                crate::sigset::signal_name(sig).unwrap_or("signal")
+                name()
             );
-            Some(flags)
         }
         Change::RefusedOnstack => {
             stats::ONSTACK_REFUSED.inc();
             crate::log!(
                 Debug,
                 "{} ({sig}): kept SA_ONSTACK off (suspend signal)",
-                crate::sigset::signal_name(sig).unwrap_or("signal")
+                name()
             );
-            Some(flags)
         }
+    }
+    if is_suspend && handler == Handler::Foreign && trampoline::enabled() {
+        Plan::Trampoline(flags)
+    } else if change == Change::Unchanged {
+        Plan::AsIs
+    } else {
+        Plan::Flags(flags)
     }
 }
 
@@ -169,35 +186,45 @@ unsafe fn policy_sigaction(sig: c_int, act: *const SigAction, old: *mut SigActio
         // SAFETY: pass-through.
         return unsafe { real_sigaction(sig, act, old) };
     };
+    // What the trampoline stood in for until now, for `old`.
+    let before = trampoline::record(sig);
     // SAFETY: `act` is null or points to a valid sigaction (caller contract).
-    let Some(req) = (unsafe { act.as_ref() }) else {
+    let r = match unsafe { act.as_ref() } {
         // SAFETY: a query, pass-through.
-        return unsafe { real_sigaction(sig, act, old) };
-    };
-    match adjusted(sig, req, cfg) {
-        None => {
+        None => unsafe { real_sigaction(sig, act, old) },
+        Some(req) => match adjusted(sig, req, cfg) {
             // SAFETY: pass-through.
-            unsafe { real_sigaction(sig, act, old) }
-        }
-        Some(flags) => {
-            // A stack copy: the caller's struct is const and may be shared.
-            // Field by field, so the 128-byte mask is copied inline rather
-            // than through a memcpy call (profiled: ~20 instructions).
-            let mut mine = std::mem::MaybeUninit::<SigAction>::uninit();
-            // SAFETY: every field is written before use (padding stays
-            // uninitialised, and libc never reads it).
-            let mine = unsafe {
-                let m = mine.as_mut_ptr();
-                (*m).sa_sigaction = req.sa_sigaction;
-                (*m).sa_mask = req.sa_mask;
-                (*m).sa_flags = flags;
-                (*m).sa_restorer = req.sa_restorer;
-                mine.assume_init()
-            };
-            // SAFETY: `mine` is a valid sigaction on our stack.
-            unsafe { real_sigaction(sig, &mine, old) }
-        }
+            Plan::AsIs => unsafe { real_sigaction(sig, act, old) },
+            Plan::Flags(flags) => {
+                // A stack copy: the caller's struct is const and may be shared.
+                // Field by field, so the 128-byte mask is copied inline rather
+                // than through a memcpy call (profiled: ~20 instructions).
+                let mut mine = std::mem::MaybeUninit::<SigAction>::uninit();
+                // SAFETY: every field is written before use (padding stays
+                // uninitialised, and libc never reads it).
+                let mine = unsafe {
+                    let m = mine.as_mut_ptr();
+                    (*m).sa_sigaction = req.sa_sigaction;
+                    (*m).sa_mask = req.sa_mask;
+                    (*m).sa_flags = flags;
+                    (*m).sa_restorer = req.sa_restorer;
+                    mine.assume_init()
+                };
+                // SAFETY: `mine` is a valid sigaction on our stack.
+                unsafe { real_sigaction(sig, &mine, old) }
+            }
+            Plan::Trampoline(flags) => {
+                let sa = trampoline::stand_in(sig, req, flags);
+                // SAFETY: a valid sigaction on our stack.
+                unsafe { real_sigaction(sig, &sa, old) }
+            }
+        },
+    };
+    if r == 0 {
+        // SAFETY: `old` is null or valid (caller contract).
+        unsafe { trampoline::report(old, before) };
     }
+    r
 }
 
 /// Re-applies the policy to what is installed on `sig` now.
@@ -209,9 +236,12 @@ pub fn enforce(sig: c_int) -> bool {
     let mut cur: SigAction = unsafe { std::mem::zeroed() };
     // SAFETY: query into a valid struct on our stack.
     let ok = unsafe { real_sigaction(sig, ptr::null(), &mut cur) } == 0;
-    ok && !(classify(cur.sa_sigaction) == Handler::Foreign
-        && suspend::is_suspend(sig)
-        && cur.sa_flags & libc::SA_ONSTACK != 0)
+    // The trampoline carries SA_ONSTACK by design and runs JSC's handler
+    // on the thread's own stack.
+    ok && (trampoline::is_trampoline(cur.sa_sigaction)
+        || !(classify(cur.sa_sigaction) == Handler::Foreign
+            && suspend::is_suspend(sig)
+            && cur.sa_flags & libc::SA_ONSTACK != 0))
 }
 
 /// After a `signal`-style call (which libc implements with its internal,
@@ -224,14 +254,22 @@ fn fix_installed(sig: c_int) {
     if unsafe { real_sigaction(sig, ptr::null(), &mut cur) } != 0 {
         return;
     }
-    if let Some(flags) = adjusted(sig, &cur, cfg) {
-        cur.sa_flags = flags;
-        // The restorer libc reported is its own; passing SA_RESTORER back is
-        // what glibc itself accepts, but let libc pick it again.
-        cur.sa_flags &= !SA_RESTORER;
-        // SAFETY: re-installing the same handler with adjusted flags.
-        unsafe { real_sigaction(sig, &cur, ptr::null_mut()) };
+    if trampoline::is_trampoline(cur.sa_sigaction) {
+        return; // already standing in
     }
+    let mut sa = match adjusted(sig, &cur, cfg) {
+        Plan::AsIs => return,
+        Plan::Flags(flags) => {
+            cur.sa_flags = flags;
+            cur
+        }
+        Plan::Trampoline(flags) => trampoline::stand_in(sig, &cur, flags),
+    };
+    // The restorer libc reported is its own; passing SA_RESTORER back is
+    // what glibc itself accepts, but let libc pick it again.
+    sa.sa_flags &= !SA_RESTORER;
+    // SAFETY: re-installing the same handler (or its stand-in).
+    unsafe { real_sigaction(sig, &sa, ptr::null_mut()) };
 }
 
 const SA_RESTORER: c_int = 0x0400_0000;
@@ -241,12 +279,18 @@ fn signal_family(real: &RealFn<SignalFn>, sig: c_int, h: sighandler_t) -> sighan
     let Some(f) = real.get() else {
         return raw::signal(sig, h);
     };
+    let before = trampoline::record(sig);
     // SAFETY: forwarding the caller's arguments to libc.
     let prev = unsafe { f(sig, h) };
     if prev != libc::SIG_ERR {
         fix_installed(sig);
     }
-    prev
+    // The previous handler as the caller installed it, not its stand-in.
+    if trampoline::is_trampoline(prev) && before.0 != 0 {
+        before.0
+    } else {
+        prev
+    }
 }
 
 hook! {

@@ -87,6 +87,7 @@ const BOOLS: &[&str] = &[
     "CGOFIX_SIGMASK",
     "CGOFIX_NAPI",
     "CGOFIX_GO_INIT",
+    "CGOFIX_SUSPEND_TRAMPOLINE",
 ];
 const SIGNALS: &[(&str, i32)] = &[
     ("HUP", libc::SIGHUP),
@@ -376,6 +377,7 @@ fn check_single(case: &Case) -> bool {
                     "CGOFIX_ONSTACK" => &mut want.onstack,
                     "CGOFIX_SIGMASK" => &mut want.sigmask,
                     "CGOFIX_NAPI" => &mut want.napi,
+                    "CGOFIX_SUSPEND_TRAMPOLINE" => &mut want.suspend_trampoline,
                     _ => &mut want.go_init,
                 } = b;
                 true
@@ -386,6 +388,7 @@ fn check_single(case: &Case) -> bool {
                     "CGOFIX_ONSTACK" => d.onstack,
                     "CGOFIX_SIGMASK" => d.sigmask,
                     "CGOFIX_NAPI" => d.napi,
+                    "CGOFIX_SUSPEND_TRAMPOLINE" => d.suspend_trampoline,
                     _ => d.go_init,
                 };
                 expect_bad(if def { "on" } else { "off" });
@@ -595,6 +598,9 @@ fn whole_environments() {
             }
             if one.go_init != d.go_init {
                 want.go_init = one.go_init;
+            }
+            if one.suspend_trampoline != d.suspend_trampoline {
+                want.suspend_trampoline = one.suspend_trampoline;
             }
             if one.stack_min != d.stack_min {
                 want.stack_min = one.stack_min;

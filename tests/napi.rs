@@ -321,20 +321,26 @@ fn go_init_hook_repairs_what_bypassed_libc() {
     let control = go(false, &[]);
     assert_eq!(control["before"], "1");
     assert_eq!(control["after"], "1", "control: nothing repairs it");
-    let fixed = go(true, &[("CGOFIX_SUSPEND_SIGNALS", "SIGUSR2")]);
+    // Without the trampoline the handler itself is installed, and the raw
+    // call's SA_ONSTACK sticks until the Go init hook takes it off.
+    let no_tramp = [
+        ("CGOFIX_SUSPEND_SIGNALS", "SIGUSR2"),
+        ("CGOFIX_SUSPEND_TRAMPOLINE", "off"),
+    ];
+    let fixed = go(true, &no_tramp);
     assert_eq!(
         fixed["before"], "1",
         "the raw call really bypassed the hook"
     );
     assert_eq!(fixed["after"], "0", "the Go init hook did not repair it");
-    let off = go(
-        true,
-        &[
-            ("CGOFIX_SUSPEND_SIGNALS", "SIGUSR2"),
-            ("CGOFIX_GO_INIT", "off"),
-        ],
-    );
+    let off = go(true, &[no_tramp[0], no_tramp[1], ("CGOFIX_GO_INIT", "off")]);
     assert_eq!(off["after"], "1", "CGOFIX_GO_INIT=off still ran the hook");
+    // With the trampoline, the kernel holds the trampoline (which carries
+    // SA_ONSTACK by design); the raw re-install changes nothing, and queries
+    // report JSC's recorded flags: never SA_ONSTACK.
+    let tramp = go(true, &[("CGOFIX_SUSPEND_SIGNALS", "SIGUSR2")]);
+    assert_eq!(tramp["before"], "0");
+    assert_eq!(tramp["after"], "0");
 }
 
 #[test]
