@@ -21,4 +21,4 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 # Integration tests start real Bun/Node processes; two at a time keeps the
 # timing of hang detection honest on a 2-core machine.
-cargo test --workspace --release -- --test-threads=2
+cargo test --workspace --release --no-fail-fast -- --test-threads=2
