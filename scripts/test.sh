@@ -21,4 +21,12 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 # Integration tests start real Bun/Node processes; two at a time keeps the
 # timing of hang detection honest on a 2-core machine.
-cargo test --workspace --release -- --test-threads=2
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+rc=0
+cargo test --workspace --release --no-fail-fast -- --test-threads=2 2>&1 | tee "$log" || rc=$?
+# One closing line for the whole run (cargo prints one per test binary, the
+# last of which is a doc-test run with nothing in it).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
+exit "$rc"
