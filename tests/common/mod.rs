@@ -5,7 +5,8 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, OnceLock};
@@ -285,4 +286,89 @@ pub fn lines_by_key(out: &str) -> HashMap<String, String> {
         .filter_map(|l| l.split_once(' '))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+// ------------------------------------------------------------- signal storms
+
+pub fn threads_of(pid: u32) -> Vec<i32> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub struct Storm {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub sent: u64,
+}
+
+/// Runs `c` (which prints "READY <pid>" once its handlers are installed),
+/// tgkill-ing `signals` round-robin at every thread until it exits. Panics
+/// with the case name on a hang.
+pub fn storm(case: &str, mut c: Command, signals: &[i32], timeout: Duration) -> Storm {
+    c.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = c.spawn().unwrap_or_else(|e| panic!("{case}: spawn: {e}"));
+    let pid = child.id();
+    let mut err = child.stderr.take().unwrap();
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut stdout = String::new();
+    let ready = out.read_line(&mut stdout).is_ok() && stdout.starts_with("READY");
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + timeout;
+    let mut sent = 0u64;
+    let mut k = 0usize;
+    let st = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            // SAFETY: killing our own child's process group.
+            unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+            let _ = child.wait();
+            panic!(
+                "HANG: {case}\n--- stdout\n{stdout}{}\n--- stderr\n{}",
+                out_t.join().unwrap(),
+                err_t.join().unwrap()
+            );
+        }
+        if ready {
+            for tid in threads_of(pid) {
+                let sig = signals[k % signals.len()];
+                k += 1;
+                // SAFETY: tgkill on our own child's threads.
+                if unsafe { libc::syscall(libc::SYS_tgkill, pid as i32, tid, sig) } == 0 {
+                    sent += 1;
+                }
+            }
+        } else {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    };
+    // SAFETY: our own child's process group (stray grandchildren).
+    unsafe { libc::kill(-(pid as i32), libc::SIGKILL) };
+    stdout.push_str(&out_t.join().unwrap());
+    Storm {
+        code: st.code(),
+        signal: st.signal(),
+        stdout,
+        stderr: err_t.join().unwrap(),
+        sent,
+    }
 }
