@@ -1,7 +1,6 @@
 //! The `dlopen` hook: learns about objects as they are loaded (Go runtimes,
 //! N-API modules). Not signal-reachable.
 
-use crate::gomods;
 use interpose::{RealFn, hook};
 use libc::{c_char, c_int, c_long, c_void};
 use std::cell::Cell;
@@ -44,10 +43,8 @@ fn around<T>(call: impl FnOnce() -> *mut T) -> *mut T {
     if !h.is_null() {
         // The object is open: a bug in what follows must not make the
         // hook's fallback open it a second time.
-        let _ = std::panic::catch_unwind(|| {
-            gomods::scan_loaded();
-            crate::after_load();
-        });
+        // Go objects among them are registered as Go code there too.
+        let _ = std::panic::catch_unwind(crate::after_load);
     }
     h
 }

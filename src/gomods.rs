@@ -88,13 +88,18 @@ pub fn scan_loaded() {
             return true;
         }
         if elf::is_go_object(obj) {
-            let (s, e) = elf::text_range(obj);
-            if s != 0 {
-                register(obj.base, s, e);
-            }
+            register_object(obj);
         }
         true
     });
+}
+
+/// Records `obj`, known to be a Go object, as Go code.
+pub fn register_object(obj: &elf::LoadedObject) {
+    let (s, e) = elf::text_range(obj);
+    if s != 0 {
+        register(obj.base, s, e);
+    }
 }
 
 #[cfg(test)]

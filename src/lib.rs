@@ -96,11 +96,6 @@ fn init() {
     }
 }
 
-/// How many `dlopen` calls the current thread is inside.
-pub fn dlopen_depth() -> u32 {
-    dl::depth()
-}
-
 /// Called after every successful `dlopen`: the Go init hook (signal
 /// dispositions may have been changed by a runtime that bypasses libc).
 pub fn after_load() {

@@ -254,6 +254,9 @@ pub fn after_dlopen() {
             }
             table.seen.push(obj.base);
             let is_go = elf::is_go_object(obj);
+            if is_go {
+                crate::gomods::register_object(obj);
+            }
             // Reading the version scans the object's data: only when someone
             // will read it (the exit report or debug logging).
             let describe =
@@ -360,7 +363,7 @@ pub fn after_dlopen() {
     // from the outermost dlopen: a nested one (a library constructor opening
     // a Go library) still holds the loader lock, which the Go runtime's own
     // init thread may need, so waiting there could deadlock.
-    if crate::dlopen_depth() == 0 {
+    if crate::dl::depth() == 0 {
         for (slot, s) in SLOTS.iter().enumerate() {
             if s.direct.load(Ordering::Acquire)
                 && s.state.load(Ordering::Acquire) == InitState::Pending as u8

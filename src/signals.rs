@@ -62,9 +62,13 @@ pub fn decide(handler: Handler, flags: c_int, is_suspend: bool, onstack: bool) -
     }
 }
 
+/// SIG_DFL = 0, SIG_IGN = 1, SIG_ERR = -1, glibc's SIG_HOLD = 2: no code runs.
+fn is_disposition(h: sighandler_t) -> bool {
+    h <= 2 || h == libc::SIG_ERR
+}
+
 fn classify(h: sighandler_t) -> Handler {
-    // SIG_DFL = 0, SIG_IGN = 1, SIG_ERR = -1, glibc's SIG_HOLD = 2.
-    if h <= 2 || h == libc::SIG_ERR {
+    if is_disposition(h) {
         Handler::NotAFunction
     } else if gomods::is_go_code(h) {
         Handler::Go
@@ -134,8 +138,8 @@ enum Plan {
 /// What the policy wants for `act` on `sig`, counting the change.
 fn adjusted(sig: c_int, act: &SigAction, cfg: &Config) -> Plan {
     let h = act.sa_sigaction;
-    if h <= 2 || h == libc::SIG_ERR {
-        return Plan::AsIs; // a disposition, not a handler
+    if is_disposition(h) {
+        return Plan::AsIs;
     }
     suspend::observe_install(sig, h);
     let is_suspend = suspend::is_suspend(sig);
@@ -272,7 +276,8 @@ fn fix_installed(sig: c_int) {
     unsafe { real_sigaction(sig, &sa, ptr::null_mut()) };
 }
 
-const SA_RESTORER: c_int = 0x0400_0000;
+/// The kernel flag for a user-supplied restorer; libc sets it itself.
+pub(crate) const SA_RESTORER: c_int = 0x0400_0000;
 
 /// The shared body of the `signal` family: the real call, then the fix-up.
 fn signal_family(real: &RealFn<SignalFn>, sig: c_int, h: sighandler_t) -> sighandler_t {
@@ -313,39 +318,24 @@ hook! {
     }
 }
 
-hook! {
-    fn signal(sig: c_int, h: sighandler_t) -> sighandler_t {
-        body => { signal_family(&REAL_SIGNAL, sig, h) },
-        fallback => { raw::signal(sig, h) },
-    }
+/// The `signal` family: each hook is the real call, then the fix-up.
+macro_rules! signal_hooks {
+    ($($name:ident => $real:ident),* $(,)?) => {$(
+        hook! {
+            fn $name(sig: c_int, h: sighandler_t) -> sighandler_t {
+                body => { signal_family(&$real, sig, h) },
+                fallback => { raw::signal(sig, h) },
+            }
+        }
+    )*};
 }
 
-hook! {
-    fn bsd_signal(sig: c_int, h: sighandler_t) -> sighandler_t {
-        body => { signal_family(&REAL_BSD_SIGNAL, sig, h) },
-        fallback => { raw::signal(sig, h) },
-    }
-}
-
-hook! {
-    fn sysv_signal(sig: c_int, h: sighandler_t) -> sighandler_t {
-        body => { signal_family(&REAL_SYSV_SIGNAL, sig, h) },
-        fallback => { raw::signal(sig, h) },
-    }
-}
-
-hook! {
-    fn __sysv_signal(sig: c_int, h: sighandler_t) -> sighandler_t {
-        body => { signal_family(&REAL_SYSV_SIGNAL, sig, h) },
-        fallback => { raw::signal(sig, h) },
-    }
-}
-
-hook! {
-    fn sigset(sig: c_int, h: sighandler_t) -> sighandler_t {
-        body => { signal_family(&REAL_SIGSET, sig, h) },
-        fallback => { raw::signal(sig, h) },
-    }
+signal_hooks! {
+    signal => REAL_SIGNAL,
+    bsd_signal => REAL_BSD_SIGNAL,
+    sysv_signal => REAL_SYSV_SIGNAL,
+    __sysv_signal => REAL_SYSV_SIGNAL,
+    sigset => REAL_SIGSET,
 }
 
 /// The last resort when libc's functions cannot be found: the system call.

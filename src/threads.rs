@@ -222,7 +222,7 @@ unsafe fn create(
         return unsafe { real(thread, attr, start, arg) };
     };
     stats::THREADS_CREATED.inc();
-    if crate::dlopen_depth() > 0 {
+    if crate::dl::depth() > 0 {
         // A library constructor is starting a thread (a Go runtime's init
         // thread, which will install Go's handlers): learn its code range
         // before it runs.

@@ -207,7 +207,7 @@ pub unsafe fn report(old: *mut SigAction, rec: Record) {
     if !is_trampoline(o.sa_sigaction) || rec.0 == 0 {
         return;
     }
-    const SA_RESTORER: c_int = 0x0400_0000;
+    use crate::signals::SA_RESTORER;
     o.sa_sigaction = rec.0;
     o.sa_flags = rec.1 | (o.sa_flags & SA_RESTORER);
     set_mask_word(&mut o.sa_mask, rec.2);
