@@ -102,8 +102,11 @@ pub fn after_load() {
     napi::after_dlopen();
     // Part of the Go init hook: anything loaded may have started a runtime
     // that changed dispositions behind libc's back.
-    if config().is_some_and(|c| c.go_init) {
-        let _ = recheck_suspend_signals();
+    if config().is_some_and(|c| c.go_init) && !recheck_suspend_signals() {
+        log!(
+            Warn,
+            "a suspend signal's handler still has SA_ONSTACK after dlopen and could not be repaired"
+        );
     }
 }
 

@@ -71,6 +71,13 @@ pub fn emit(args: fmt::Arguments<'_>) {
     let _ = write!(line, "cgofix[{pid}]: ");
     let _ = line.write_fmt(args);
     line.buf[line.len] = b'\n';
+    // A failed write (closed or full descriptor) sets errno; a hook that
+    // logs from inside a signal handler must leave the interrupted code's
+    // errno as it was.
+    // SAFETY: __errno_location always returns this thread's errno slot.
+    let errno = unsafe { libc::__errno_location() };
+    // SAFETY: reading this thread's errno.
+    let saved = unsafe { *errno };
     // SAFETY: writing our own stack buffer to a descriptor we own (or 2).
     unsafe {
         libc::write(
@@ -79,6 +86,8 @@ pub fn emit(args: fmt::Arguments<'_>) {
             line.len + 1,
         )
     };
+    // SAFETY: restoring this thread's errno.
+    unsafe { *errno = saved };
 }
 
 /// `log!(Debug, "format", args...)`: a level check (one atomic load), then

@@ -215,7 +215,16 @@ fn run_go_init(slot: usize) {
                 InitState::Failed
             };
             s.state.store(state as u8, Ordering::Release);
-            crate::log!(Debug, "Go init hook for module {slot}: {}", state.as_str());
+            if state == InitState::Failed {
+                // The suspend handler still carries SA_ONSTACK: the hang
+                // this shim exists to prevent is possible again.
+                crate::log!(
+                    Warn,
+                    "Go init hook for module {slot} failed: the suspend signal's handler could not be repaired"
+                );
+            } else {
+                crate::log!(Debug, "Go init hook for module {slot}: {}", state.as_str());
+            }
         }
         Err(_) => {
             while s.state.load(Ordering::Acquire) == InitState::Running as u8 {
@@ -282,12 +291,19 @@ pub fn after_dlopen() {
                 }
             };
             if cfg.napi && real != 0 && slot < MAX_MODULES {
-                let stats =
-                    got::patch_imports(obj, b"napi_queue_async_work", WRAPPERS[slot] as usize)
-                        .stats()
-                        .unwrap_or_default();
+                let result =
+                    got::patch_imports(obj, b"napi_queue_async_work", WRAPPERS[slot] as usize);
+                let stats = result.stats().unwrap_or_default();
                 patched = stats.slots_written + stats.already_patched > 0;
-                if patched {
+                if let got::PatchResult::ProtectFailed { errno, .. } = result {
+                    // The module still works (its slot keeps the host's
+                    // function), but the Go init hook will not run from it.
+                    crate::log!(
+                        Warn,
+                        "could not patch napi_queue_async_work in {} (mprotect errno {errno})",
+                        path_of(obj)
+                    );
+                } else if patched {
                     crate::log!(
                         Debug,
                         "patched napi_queue_async_work in {} ({})",
@@ -295,7 +311,10 @@ pub fn after_dlopen() {
                         version.map_or("not Go", |v| std::str::from_utf8(v).unwrap_or("go?"))
                     );
                 }
-            } else if slot >= MAX_MODULES {
+            } else if slot >= MAX_MODULES && (is_go || got::imports(obj, b"napi_queue_async_work"))
+            {
+                // Only objects we would have patched are worth a line:
+                // unrelated libraries must not make the shim noisy.
                 crate::log!(
                     Warn,
                     "more than {MAX_MODULES} modules: {} not patched",

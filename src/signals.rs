@@ -10,9 +10,10 @@
 //!   (oven-sh/bun#31158). Go's `setsigstack` re-installs it with
 //!   `SA_ONSTACK` added; we drop the flag and keep everything else.
 //!
-//! SIGNAL-REACHABLE: everything in this file below `decide` runs inside
-//! signal handlers (Go calls `sigaction` from `raisebadsignal` and friends)
-//! and before any runtime exists. It only does atomic loads/stores, copies
+//! SIGNAL-REACHABLE: every hook in this file and what it calls (all but
+//! `resolve`, which runs once in the constructor) runs inside signal
+//! handlers (Go calls `sigaction` from `raisebadsignal` and friends) and
+//! before any runtime exists. It only does atomic loads/stores, copies
 //! on the stack and raw syscalls: no allocation, no locks, no logging.
 
 use crate::config::Config;
@@ -332,6 +333,8 @@ macro_rules! signal_hooks {
 
 signal_hooks! {
     signal => REAL_SIGNAL,
+    // glibc: an alias of `signal` (same address), reached by old SysV code.
+    ssignal => REAL_SIGNAL,
     bsd_signal => REAL_BSD_SIGNAL,
     sysv_signal => REAL_SYSV_SIGNAL,
     __sysv_signal => REAL_SYSV_SIGNAL,

@@ -54,15 +54,19 @@ static ATTR_GETSIGMASK: RealFn<GetSigmaskFn> = RealFn::new(c"pthread_attr_getsig
 /// stack address (NULL when not set), which `pthread_attr_getstack` does not.
 static ATTR_GETSTACKADDR: RealFn<GetStackaddrFn> = RealFn::new(c"pthread_attr_getstackaddr");
 
-unsafe extern "C" {
-    /// glibc >= 2.18; the attributes a NULL attr stands for.
-    fn pthread_getattr_default_np(attr: *mut pthread_attr_t) -> c_int;
-}
+type GetDefaultFn = unsafe extern "C" fn(*mut pthread_attr_t) -> c_int;
+/// glibc >= 2.18: the attributes a NULL attr stands for. Looked up, not
+/// linked: a direct reference is an unversioned import in the glibc-2.17
+/// build (zig's 2.17 stubs lack it) that fails the load under `-z now` on
+/// a glibc that lacks it. Without it there is no `pthread_setattr_default_np`
+/// either, so a fresh attr *is* the default.
+static ATTR_GETDEFAULT: RealFn<GetDefaultFn> = RealFn::new(c"pthread_getattr_default_np");
 
 pub fn resolve() {
     REAL_CREATE.resolve(pthread_create as CreateFn as usize, &[]);
     ATTR_GETSIGMASK.resolve(0, &[]);
     ATTR_GETSTACKADDR.resolve(0, &[]);
+    ATTR_GETDEFAULT.resolve(0, &[]);
 }
 
 /// The stack-size decision as a pure function: `Some(new size)` when the
@@ -232,7 +236,7 @@ unsafe fn create(
     // --- stack floor, on a private copy of the attributes ---
     let mut copy = MaybeUninit::<pthread_attr_t>::uninit();
     let mut use_attr = attr;
-    let mut fresh = false; // `copy` came from pthread_getattr_default_np
+    let mut fresh = false; // `copy` holds the process defaults
     if cfg.stack_min > 0 {
         let mut size: usize = 0;
         let ok = if attr.is_null() {
@@ -240,8 +244,12 @@ unsafe fn create(
             // Only when it must be raised do we copy the full defaults.
             let default = default_stack_size();
             if stack_decision(default, false, cfg.stack_min, page_size()).is_some() {
-                // SAFETY: initialises `copy` from the process defaults.
-                fresh = unsafe { pthread_getattr_default_np(copy.as_mut_ptr()) } == 0;
+                fresh = match ATTR_GETDEFAULT.get() {
+                    // SAFETY: initialises `copy` from the process defaults.
+                    Some(get_default) => (unsafe { get_default(copy.as_mut_ptr()) }) == 0,
+                    // SAFETY: initialises `copy` (glibc < 2.18: the defaults).
+                    None => (unsafe { libc::pthread_attr_init(copy.as_mut_ptr()) }) == 0,
+                };
                 // SAFETY: `copy` is initialised when `fresh`.
                 fresh && unsafe { libc::pthread_attr_getstacksize(copy.as_ptr(), &mut size) } == 0
             } else {

@@ -14,7 +14,14 @@ fn probe(shim: bool, env: &[(&str, &str)]) -> (std::collections::HashMap<String,
     (lines_by_key(o.stdout()), o.stderr().to_string())
 }
 
-const FOREIGN: &[&str] = &["sigaction", "signal", "bsd_signal", "sysv_signal", "sigset"];
+const FOREIGN: &[&str] = &[
+    "sigaction",
+    "signal",
+    "ssignal",
+    "bsd_signal",
+    "sysv_signal",
+    "sigset",
+];
 
 fn onstack(m: &std::collections::HashMap<String, String>, key: &str) -> bool {
     m[key].starts_with("onstack=1")

@@ -91,6 +91,59 @@ pub fn patch_imports_with(
     };
     let (text_lo, text_hi) = elf::text_range(obj);
     let mut stats = PatchStats::default();
+    let mut failed = None;
+    for_each_slot(&info, obj.base, jump_slot, glob_dat, symbol, |slot| {
+        stats.slots_found += 1;
+        // SAFETY: r_offset of a dynamic relocation addresses a pointer-sized,
+        // aligned GOT slot inside this object's mapped image.
+        let cell = unsafe { AtomicUsize::from_ptr(slot as *mut usize) };
+        let old = cell.load(Ordering::Acquire);
+        if old == replacement {
+            stats.already_patched += 1;
+            return true;
+        }
+        if let Err(errno) = write_slot(obj, &info, cell, replacement) {
+            failed = Some(errno);
+            return false;
+        }
+        on_write(slot, old);
+        stats.slots_written += 1;
+        stats.first_original.get_or_insert(old);
+        if (text_lo..text_hi).contains(&old) {
+            stats.lazy_unresolved += 1;
+        }
+        true
+    });
+    match failed {
+        Some(errno) => PatchResult::ProtectFailed { stats, errno },
+        None => PatchResult::Done(stats),
+    }
+}
+
+/// Whether `obj` has a JUMP_SLOT or GLOB_DAT relocation naming `symbol`,
+/// i.e. whether [`patch_imports`] would find anything to rewrite.
+pub fn imports(obj: &LoadedObject, symbol: &[u8]) -> bool {
+    let (Some((jump_slot, glob_dat)), Some(info)) = (RELOC_TYPES, elf::dynamic_info(obj)) else {
+        return false;
+    };
+    let mut found = false;
+    for_each_slot(&info, obj.base, jump_slot, glob_dat, symbol, |_| {
+        found = true;
+        false
+    });
+    found
+}
+
+/// Calls `f(slot_address)` for every JUMP_SLOT (DT_JMPREL) and GLOB_DAT
+/// (DT_RELA) relocation naming `symbol`, until `f` returns false.
+fn for_each_slot(
+    info: &DynInfo,
+    base: usize,
+    jump_slot: u32,
+    glob_dat: u32,
+    symbol: &[u8],
+    mut f: impl FnMut(usize) -> bool,
+) {
     let ent = core::mem::size_of::<Elf64_Rela>();
     let relaent = if info.relaent == 0 { ent } else { info.relaent };
     let jmprel = if info.pltrel == DT_RELA {
@@ -113,32 +166,15 @@ pub fn patch_imports_with(
             // Filtering by type per table also avoids double counting where
             // DT_RELASZ covers .rela.plt too, as some linkers emit.
             if (r.r_info & 0xffff_ffff) as u32 != want
-                || !names(&info, (r.r_info >> 32) as usize, symbol)
+                || !names(info, (r.r_info >> 32) as usize, symbol)
             {
                 continue;
             }
-            stats.slots_found += 1;
-            let slot = obj.base.wrapping_add(r.r_offset as usize);
-            // SAFETY: r_offset of a dynamic relocation addresses a pointer-sized,
-            // aligned GOT slot inside this object's mapped image.
-            let cell = unsafe { AtomicUsize::from_ptr(slot as *mut usize) };
-            let old = cell.load(Ordering::Acquire);
-            if old == replacement {
-                stats.already_patched += 1;
-                continue;
-            }
-            if let Err(errno) = write_slot(obj, &info, cell, replacement) {
-                return PatchResult::ProtectFailed { stats, errno };
-            }
-            on_write(slot, old);
-            stats.slots_written += 1;
-            stats.first_original.get_or_insert(old);
-            if (text_lo..text_hi).contains(&old) {
-                stats.lazy_unresolved += 1;
+            if !f(base.wrapping_add(r.r_offset as usize)) {
+                return;
             }
         }
     }
-    PatchResult::Done(stats)
 }
 
 fn names(info: &DynInfo, sym: usize, symbol: &[u8]) -> bool {
@@ -314,6 +350,7 @@ mod tests {
         flags: &[&str],
     ) -> (PatchStats, Vec<usize>, *mut libc::c_void, LoadedObject) {
         let (h, obj) = load_case(case, flags);
+        assert!(imports(&obj, b"cgofix_tgt"), "{case}: import not seen");
         let mut slots = Vec::new();
         let r = patch_imports_with(&obj, b"cgofix_tgt", repl(), |s, _| slots.push(s));
         let PatchResult::Done(st) = r else {
@@ -405,5 +442,6 @@ mod tests {
         let (_, obj) = load_case("absent", &[]);
         let r = patch_imports(&obj, b"cgofix_no_such_symbol", repl());
         assert_eq!(r, PatchResult::Done(PatchStats::default()));
+        assert!(!imports(&obj, b"cgofix_no_such_symbol"));
     }
 }

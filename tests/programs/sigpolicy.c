@@ -9,6 +9,7 @@
 
 extern __sighandler_t sysv_signal(int, __sighandler_t);
 extern __sighandler_t bsd_signal(int, __sighandler_t);
+extern __sighandler_t ssignal(int, __sighandler_t);
 
 static volatile sig_atomic_t hits;
 static void on_sig(int s) { (void)s; hits++; }
@@ -45,6 +46,8 @@ int main(void) {
     show("bsd_signal", SIGALRM);
     sysv_signal(SIGTERM, on_sig);
     show("sysv_signal", SIGTERM);
+    ssignal(SIGTTIN, on_sig);
+    show("ssignal", SIGTTIN);
     _Pragma("GCC diagnostic ignored \"-Wdeprecated-declarations\"")
     sigset(SIGWINCH, on_sig);
     show("sigset", SIGWINCH);
