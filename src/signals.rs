@@ -518,30 +518,33 @@ mod tests {
         let mut act: SigAction = unsafe { std::mem::zeroed() };
         act.sa_sigaction = raw_handler as extern "C" fn(c_int) as sighandler_t;
         act.sa_flags = libc::SA_RESTART | libc::SA_ONSTACK;
-        // SAFETY: valid structs on our stack.
+        // SAFETY: all-zero is a valid sigaction.
         let mut old: SigAction = unsafe { std::mem::zeroed() };
+        // SAFETY: valid structs on our stack.
         assert_eq!(unsafe { raw::sigaction(libc::SIGURG, &act, &mut old) }, 0);
         // SAFETY: raising a signal whose handler we just installed.
         unsafe { libc::raise(libc::SIGURG) };
         assert_eq!(RAW_HITS.load(std::sync::atomic::Ordering::SeqCst), 1);
-        // SAFETY: a query.
+        // SAFETY: all-zero is a valid sigaction.
         let mut cur: SigAction = unsafe { std::mem::zeroed() };
         assert_eq!(
+            // SAFETY: a query into a valid struct on our stack.
             unsafe { raw::sigaction(libc::SIGURG, ptr::null(), &mut cur) },
             0
         );
         assert_eq!(cur.sa_sigaction, act.sa_sigaction);
         assert_ne!(cur.sa_flags & libc::SA_ONSTACK, 0);
         // libc sees the same thing.
+        // SAFETY: all-zero is a valid sigaction.
         let mut via_libc: SigAction = unsafe { std::mem::zeroed() };
-        // SAFETY: a query through libc.
         assert_eq!(
+            // SAFETY: a query through libc into a valid struct.
             unsafe { real_sigaction(libc::SIGURG, ptr::null(), &mut via_libc) },
             0
         );
         assert_eq!(via_libc.sa_sigaction, act.sa_sigaction);
-        // SAFETY: restoring the previous disposition.
         assert_eq!(
+            // SAFETY: restoring the previous disposition.
             unsafe { raw::sigaction(libc::SIGURG, &old, ptr::null_mut()) },
             0
         );

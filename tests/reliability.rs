@@ -887,6 +887,7 @@ fn setuid_binary_ignores_the_preload() {
     // A shim copy readable by `nobody`, whatever the checkout's permissions.
     let lib = dir.join("libcgofix.so");
     std::fs::copy(shim(), &lib).unwrap();
+    // SAFETY: geteuid has no preconditions.
     let root_user = unsafe { libc::geteuid() } == 0;
     let as_nobody = |program: &Path, shim: bool| {
         let mut c = if root_user {
@@ -955,6 +956,7 @@ fn missing_or_bad_preload_path_still_runs() {
         );
     }
     // Unreadable: root reads anything, so run as nobody.
+    // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         let lib = dir.join("unreadable.so");
         std::fs::copy(shim(), &lib).unwrap();
@@ -1064,10 +1066,11 @@ fn memcheck(case: &str, program: &Path, args: &[&str], shim: bool) -> (String, S
 
 #[test]
 fn valgrind_memcheck_under_the_shim() {
-    if valgrind().is_none() {
-        eprintln!("valgrind not installed: skipped");
-        return;
-    }
+    // scripts/setup-deps.sh installs valgrind: missing is a failure.
+    assert!(
+        valgrind().is_some(),
+        "valgrind not installed (scripts/setup-deps.sh installs it)"
+    );
     for (name, args) in [
         ("threads", &[][..]),
         ("sigstorm", &["2", "200"][..]),
