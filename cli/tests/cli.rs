@@ -149,7 +149,7 @@ fn natives() -> &'static Natives {
             .current_dir(&dir)
             .args(["-shared", "-fPIC", "-o", "plain.so", "plain.c"]));
         assert!(cc.status.success(), "cc: {}", cc.stderr);
-        let (mut go_cshared, mut go_carchive) = (None, None);
+        let (go_cshared, go_carchive);
         // scripts/setup-deps.sh installs Go 1.19: without it these tests
         // would check nothing Go-related, so its absence is a failure.
         assert!(
