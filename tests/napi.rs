@@ -231,6 +231,31 @@ fn bind_now_relro_and_lazy_addons() {
 }
 
 #[test]
+fn constructor_calls_reach_the_host() {
+    // The documented limit (README, "Why a GOT rewrite"): a call from the
+    // addon's own constructor runs inside the real dlopen, before the
+    // rewrite. It must still reach the host's function (which answers
+    // napi_invalid_arg = 1 without an env) and is simply not counted.
+    let ctor = root().join("tests/fixtures/c/ctor_call.c");
+    let addon = plain_variant("ctor.node", &[ctor.to_str().unwrap()]);
+    for (label, rt) in [("bun1.4.5", bun("1.4.5")), ("node", node())] {
+        let (out, r) = mix(
+            &format!("ctor {label}"),
+            &rt,
+            "end",
+            std::slice::from_ref(&addon),
+            &[],
+        );
+        assert!(out.contains("ctor-status ctor.node=1\n"), "{label}: {out}");
+        let m = module(&r, "ctor.node");
+        assert_eq!(field(m, "napi_patched"), "true", "{label}: {m}");
+        // 20 asyncWork + 1 probeStackSize, through the rewritten slot.
+        assert_eq!(num(m, "napi_async_calls"), 21, "{label}: {m}");
+        assert_eq!(num(&r, "queue_async_work_calls"), 21, "{label}: {r}");
+    }
+}
+
+#[test]
 fn same_object_twice_is_one_module() {
     let dir = fixtures(Go::Newest);
     let p = dir.join("cshared.node");
