@@ -219,9 +219,15 @@ unsafe fn policy_sigaction(sig: c_int, act: *const SigAction, old: *mut SigActio
                 unsafe { real_sigaction(sig, &mine, old) }
             }
             Plan::Trampoline(flags) => {
+                // Recorded before the install: the stand-in may run as soon
+                // as it is in place, and must find the new handler.
                 let sa = trampoline::stand_in(sig, req, flags);
                 // SAFETY: a valid sigaction on our stack.
-                unsafe { real_sigaction(sig, &sa, old) }
+                let r = unsafe { real_sigaction(sig, &sa, old) };
+                if r != 0 {
+                    trampoline::restore(sig, before);
+                }
+                r
             }
         },
     };

@@ -158,6 +158,15 @@ fn set_mask_word(m: &mut libc::sigset_t, w: u64) {
     unsafe { *(m as *mut libc::sigset_t as *mut u64) = w };
 }
 
+/// Puts back a record taken with [`record`]: the install that replaced it
+/// failed, so the kernel still runs what `rec` describes.
+pub fn restore(sig: c_int, rec: Record) {
+    let i = slot(sig).unwrap_or(0);
+    FLAGS[i].store(rec.1, Ordering::Release);
+    MASK[i].store(rec.2, Ordering::Release);
+    HANDLER[i].store(rec.0, Ordering::Release);
+}
+
 /// Records `req` (JSC's handler with the policy's `flags`) and returns the
 /// trampoline's sigaction to install in its place. A request carrying the
 /// trampoline itself (read back with a raw system call) keeps the record.

@@ -8,7 +8,7 @@
 //!   library here too;
 //! * the newest GLIBC_ symbol version the library needs stays at the
 //!   documented floor (README, "glibc"): 2.17 for the zig build the images
-//!   ship, 2.34 for a plain `cargo build --release` on a glibc >= 2.34 host.
+//!   ship, 2.35 for a plain `cargo build --release` on a glibc >= 2.35 host.
 
 mod common;
 
@@ -24,9 +24,10 @@ const INSTALL_PATH: &str = "/usr/local/lib/libcgofix.so";
 const VARIANTS: [&str; 3] = ["debian", "slim", "distroless"];
 /// glibc floor of the cargo-zigbuild build (`--target <host>.2.17`).
 const ZIG_GLIBC_FLOOR: (u32, u32) = (2, 17);
-/// glibc floor of plain `cargo build --release` on a glibc >= 2.34 host
-/// (libpthread/libdl merged into libc there: pthread_*, dlsym@GLIBC_2.34).
-const PLAIN_GLIBC_FLOOR: (u32, u32) = (2, 34);
+/// glibc floor of plain `cargo build --release` on a glibc >= 2.35 host
+/// (libpthread/libdl merged into libc there: pthread_*, dlsym@GLIBC_2.34;
+/// the static unwinder from build.rs: _dl_find_object@GLIBC_2.35).
+const PLAIN_GLIBC_FLOOR: (u32, u32) = (2, 35);
 
 // ---------------------------------------------------------------------------
 // setup-deps.sh values (env when run by scripts/test.sh, else the script)
@@ -699,7 +700,26 @@ fn check_library(p: &Path, floor: (u32, u32), what: &str) {
         "{what} {} imports {unversioned:?} without a symbol version: resolve them at run time",
         p.display()
     );
+    // The unwinder is linked in privately (build.rs; the zig build brings
+    // LLVM's): loading libgcc_s was most of the start-up cost, and an
+    // exported `_Unwind_*` would take over the host's exception handling.
+    assert!(
+        !elf.version_needs()
+            .iter()
+            .any(|(f, _)| f.starts_with("libgcc_s")),
+        "{what} {} depends on libgcc_s (see build.rs)",
+        p.display()
+    );
     let exports = elf.exports();
+    let unwind: Vec<&String> = exports
+        .iter()
+        .filter(|e| e.starts_with("_Unwind"))
+        .collect();
+    assert!(
+        unwind.is_empty(),
+        "{what} {} exports {unwind:?}",
+        p.display()
+    );
     for sym in ["sigaction", "signal", "pthread_create", "dlopen"] {
         assert!(
             exports.iter().any(|e| e == sym),
