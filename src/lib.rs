@@ -56,8 +56,15 @@ fn identify_host() -> suspend::Host {
 }
 
 fn init() {
+    // Lossy, not skipped: a value that is not UTF-8 is malformed input and
+    // must get its one warning line like any other.
     let vars: Vec<(String, String)> = std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .map(|(k, v)| {
+            (
+                k.to_string_lossy().into_owned(),
+                v.to_string_lossy().into_owned(),
+            )
+        })
         .filter(|(k, _)| k.starts_with("CGOFIX_"))
         .collect();
     let (cfg, warnings) = config::parse(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));

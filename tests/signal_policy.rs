@@ -104,6 +104,7 @@ fn bad_values_warn_once_and_run_normally() {
         ("CGOFIX_STACK_MIN", "-5"),
         ("CGOFIX_DISABLE", ""),
         ("CGOFIX_SIGMASK", "2"),
+        ("CGOFIX_STACK_MIN", "99999999999999999999G"),
         ("CGOFIX_STAK_MIN", "8M"),
     ] {
         let (m, err) = probe(true, &[(var, val)]);
@@ -115,6 +116,15 @@ fn bad_values_warn_once_and_run_normally() {
         assert_eq!(m, good, "{var}={val} changed behaviour");
         assert_ne!(m, plain);
     }
+    // A value that is not UTF-8 is malformed too, not silently ignored.
+    use std::os::unix::ffi::OsStrExt;
+    let mut c = command(&c_program("sigpolicy", &[]), true);
+    c.env("CGOFIX_STACK_MIN", std::ffi::OsStr::from_bytes(b"8\xffM"));
+    let o = run(c, Duration::from_secs(20));
+    o.expect_success("sigpolicy CGOFIX_STACK_MIN=<not UTF-8>");
+    assert_eq!(o.stderr().lines().count(), 1, "{}", o.stderr());
+    assert!(o.stderr().contains("CGOFIX_STACK_MIN"), "{}", o.stderr());
+    assert_eq!(lines_by_key(o.stdout()), good);
 }
 
 /// JSC's suspend protocol on a thread with a sigaltstack (tests/programs/
