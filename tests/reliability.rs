@@ -782,6 +782,49 @@ fn dlclose_then_dlopen_is_patched_again() {
     );
 }
 
+/// The same cycles inside a real Bun: an N-API addon (tests/programs/
+/// dlcycle.c) opens and closes the objects, whose calls reach Bun's own
+/// napi_queue_async_work through the rewritten slots.
+#[test]
+fn bun_addon_that_dlcloses_patched_objects() {
+    let a = cc("dllib", "dllib1.so", &["-shared", "-fPIC", "-DVARIANT=1"]);
+    let b = cc("dllib", "dllib2.so", &["-shared", "-fPIC", "-DVARIANT=2"]);
+    let include = format!("-I{}", deps().napi_include.display());
+    // napi_* come from the host at load time.
+    let addon = cc(
+        "dlcycle",
+        "dlcycle.node",
+        &["-shared", "-fPIC", &include, "-ldl"],
+    );
+    let dir = tempdir("bun dlcycle");
+    let report = dir.join("r.json");
+    let js = format!(
+        "const m = require({:?}); console.log('bad=' + m.cycle({:?}, {:?}, 100, 3));",
+        addon.display().to_string(),
+        a.display().to_string(),
+        b.display().to_string()
+    );
+    for v in ["1.4.5", "1.3.14"] {
+        let _ = std::fs::remove_file(&report);
+        let mut c = command(&bun(v), true);
+        c.args(["-e", &js]).env("CGOFIX_REPORT", &report);
+        let o = run(c, LIMIT);
+        o.expect_success(&format!("bun {v} addon dlopen/dlclose cycles"));
+        assert_eq!(o.stdout().trim(), "bad=0", "bun {v}: {o:?}");
+        let r = Report::read(&report);
+        let line = r.lines.first().cloned().unwrap_or_default();
+        assert_eq!(
+            Report::field(&line, "queue_async_work_calls"),
+            "300",
+            "bun {v}: objects reopened after dlclose not patched: {line}"
+        );
+        assert!(
+            line.contains("dllib1.so") && line.contains("dllib2.so"),
+            "bun {v}: {line}"
+        );
+    }
+}
+
 #[test]
 fn another_sigaction_preload_before_and_after() {
     let fwd = cc(
