@@ -256,6 +256,42 @@ fn constructor_calls_reach_the_host() {
 }
 
 #[test]
+fn go_init_hook_runs_once_under_racing_workers() {
+    // Eight Workers load the same Go module and queue their first async
+    // work at about the same time: the hook must run exactly once, and
+    // every Worker's work must still complete.
+    let dir = fixtures(Go::Newest);
+    for module in ["cshared.node", "carchive.node"] {
+        let case = format!("init race {module}");
+        let tmp = tempdir(&case);
+        let log = tmp.join("log");
+        let report = tmp.join("report.json");
+        let mut c = command(&bun("1.4.5"), true);
+        c.arg(js("workers.js"))
+            .arg(dir.join(module))
+            .args(["8", "2"])
+            .env("CGOFIX_LOG", "debug")
+            .env("CGOFIX_LOG_FILE", &log)
+            .env("CGOFIX_REPORT", &report)
+            .current_dir(&tmp);
+        let o = run(c, LIMIT);
+        o.expect_success(&case);
+        assert!(o.stdout().contains("CGOFIX-OK workers"), "{case}: {o:?}");
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        let hooks: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("Go init hook for module"))
+            .collect();
+        assert_eq!(hooks.len(), 1, "{case}: {hooks:?}");
+        assert!(hooks[0].ends_with(": ran"), "{case}: {hooks:?}");
+        let r = std::fs::read_to_string(&report).unwrap();
+        let m = self::module(&r, module);
+        assert_eq!(field(m, "go_init_hook"), "\"ran\"", "{case}: {m}");
+        assert!(num(m, "napi_async_calls") >= 8, "{case}: {m}");
+    }
+}
+
+#[test]
 fn same_object_twice_is_one_module() {
     let dir = fixtures(Go::Newest);
     let p = dir.join("cshared.node");
