@@ -292,6 +292,41 @@ fn go_init_hook_runs_once_under_racing_workers() {
 }
 
 #[test]
+fn ordinary_addon_behaves_the_same_with_and_without_the_shim() {
+    // A Go-free N-API addon (plain.node): same results, same output, same
+    // exit code, nothing on stderr, with or without the shim.
+    let plain = fixtures(Go::Newest).join("plain.node");
+    for (label, rt) in [("bun1.4.5", bun("1.4.5")), ("node", node())] {
+        let outcome = |shim: bool| {
+            let mut c = command(&rt, shim);
+            c.arg(js("mix.js")).arg("end").arg(&plain);
+            let o = run(c, LIMIT);
+            o.expect_success(&format!("plain addon {label} shim={shim}"));
+            // The last word is a timestamp.
+            let out = o.stdout().trim_end();
+            let out = out[..out.rfind(' ').unwrap_or(out.len())].to_string();
+            (out, o.stderr().to_string())
+        };
+        let (without, with) = (outcome(false), outcome(true));
+        assert!(
+            without.0.starts_with("CGOFIX-OK mix"),
+            "{label}: {without:?}"
+        );
+        assert_eq!(with.1, "", "{label}: stderr under the shim");
+        // The pool thread's stack is the one thing the shim changes on
+        // purpose (the stack floor), on Bun; compare the rest.
+        let strip = |s: &str| {
+            s.split(' ')
+                .filter(|w| !w.starts_with("stack="))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(strip(&with.0), strip(&without.0), "{label}");
+        assert_eq!(with.1, without.1, "{label}: stderr");
+    }
+}
+
+#[test]
 fn same_object_twice_is_one_module() {
     let dir = fixtures(Go::Newest);
     let p = dir.join("cshared.node");
