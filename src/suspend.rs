@@ -9,11 +9,13 @@
 //!    ordinary handler that needs `SA_ONSTACK` like any other.
 //! 2. If `JSC_SIGNAL_FOR_GC` holds a signal number, that is the signal
 //!    (WTF's `Thread::initializePlatformThreading` reads the same variable).
-//! 3. Otherwise JSC's suspend signal is SIGPWR (Bun >= 1.2, Bun's WebKit
-//!    fork) or SIGUSR1 (Bun 1.0/1.1, upstream WebKit). Whichever of the two
+//! 3. Otherwise JSC's suspend signal is SIGPWR (Bun >= 1.2.2, Bun's WebKit
+//!    fork) or SIGUSR1 (Bun 1.0 to 1.2.1, upstream WebKit; the switch was
+//!    bisected on the npm builds, so no version table is kept here: the
+//!    detection looks rather than assumes). Whichever of the two
 //!    first gets a handler that lives in the executable's own code is latched
 //!    as the suspend signal. JSC installs it during start-up, before any JS
-//!    runs, so a later `process.on('SIGUSR1')` on Bun 1.2+ (also executable
+//!    runs, so a later `process.on('SIGUSR1')` on Bun 1.2.2+ (also executable
 //!    code) finds the latch taken and stays an ordinary handler.
 //!
 //! Everything read from hooks is an atomic: `observe_install` and

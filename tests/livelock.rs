@@ -89,6 +89,18 @@ fn bun_1_1_45_go_newest() {
     affected("1.1.45", Go::Newest);
 }
 
+// The two sides of Bun's switch from SIGUSR1 to SIGPWR (1.2.2): one Go
+// toolchain each, to keep CI time down.
+#[test]
+fn bun_1_2_1_go_newest() {
+    affected("1.2.1", Go::Newest);
+}
+
+#[test]
+fn bun_1_2_2_go119() {
+    affected("1.2.2", Go::V119);
+}
+
 #[test]
 fn bun_1_4_5_no_regression() {
     for go in Go::ALL {

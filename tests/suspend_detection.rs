@@ -26,6 +26,10 @@ fn auto_finds_jsc_suspend_signal_on_every_bun() {
     for (v, want) in [
         ("1.0.36", "[\"SIGUSR1\"]"),
         ("1.1.45", "[\"SIGUSR1\"]"),
+        // Bun's WebKit switched to SIGPWR in 1.2.2 (bisected: 1.2.0 and
+        // 1.2.1 still use SIGUSR1); detection looks, it does not assume.
+        ("1.2.1", "[\"SIGUSR1\"]"),
+        ("1.2.2", "[\"SIGPWR\"]"),
         ("1.3.14", "[\"SIGPWR\"]"),
         ("1.4.3", "[\"SIGPWR\"]"),
         ("1.4.5", "[\"SIGPWR\"]"),
@@ -47,7 +51,7 @@ fn auto_finds_nothing_under_node() {
         suspend_signals(&node(), &["-e", "0"], &[("JSC_SIGNAL_FOR_GC", "12")]),
         "[]"
     );
-    // A later JS handler on Bun 1.2+'s SIGUSR1 is not mistaken for JSC's.
+    // A later JS handler on Bun 1.2.2+'s SIGUSR1 is not mistaken for JSC's.
     assert_eq!(
         suspend_signals(
             &bun("1.4.5"),
