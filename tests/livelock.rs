@@ -69,36 +69,25 @@ fn affected(bun_version: &str, go: Go) {
     }
 }
 
-#[test]
-fn bun_1_3_14_go119() {
-    affected("1.3.14", Go::V119);
+/// One test per (Bun, Go) case, so they run in parallel and fail by name.
+macro_rules! affected_cases {
+    ($($name:ident => ($bun:literal, $go:ident)),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            affected($bun, Go::$go);
+        }
+    )*};
 }
 
-#[test]
-fn bun_1_3_14_go_newest() {
-    affected("1.3.14", Go::Newest);
-}
-
-#[test]
-fn bun_1_1_45_go119() {
-    affected("1.1.45", Go::V119);
-}
-
-#[test]
-fn bun_1_1_45_go_newest() {
-    affected("1.1.45", Go::Newest);
-}
-
-// The two sides of Bun's switch from SIGUSR1 to SIGPWR (1.2.2): one Go
-// toolchain each, to keep CI time down.
-#[test]
-fn bun_1_2_1_go_newest() {
-    affected("1.2.1", Go::Newest);
-}
-
-#[test]
-fn bun_1_2_2_go119() {
-    affected("1.2.2", Go::V119);
+affected_cases! {
+    bun_1_3_14_go119 => ("1.3.14", V119),
+    bun_1_3_14_go_newest => ("1.3.14", Newest),
+    bun_1_1_45_go119 => ("1.1.45", V119),
+    bun_1_1_45_go_newest => ("1.1.45", Newest),
+    // The two sides of Bun's switch from SIGUSR1 to SIGPWR (1.2.2): one Go
+    // toolchain each, to keep CI time down.
+    bun_1_2_1_go_newest => ("1.2.1", Newest),
+    bun_1_2_2_go119 => ("1.2.2", V119),
 }
 
 #[test]
