@@ -33,18 +33,16 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "$@" >&2
 }
 
-# --- Go 1.19 (Debian) --------------------------------------------------------
+# --- Go 1.19 (Debian) and Go 1.23 (Debian bookworm-backports) ---------------
+# 1.23 is a middle toolchain: >= 1.21 (reads C thread stack bounds, keeps
+# its sigaltstack on C threads) like the newest, but Debian-built. Both in
+# one apt transaction.
 GO119=/usr/lib/go-1.19/bin/go
-if [ ! -x "$GO119" ]; then
-    log "installing golang-1.19-go"
-    apt_install golang-1.19-go
-fi
-
-# --- Go 1.23 (Debian bookworm-backports) ---------------------------------------
-# A middle toolchain: >= 1.21 (reads C thread stack bounds, keeps its
-# sigaltstack on C threads) like the newest, but Debian-built.
 GO123=/usr/lib/go-1.23/bin/go
+go_pkgs=()
+[ -x "$GO119" ] || go_pkgs+=(golang-1.19-go)
 if [ ! -x "$GO123" ]; then
+    go_pkgs+=(golang-1.23-go)
     src=/etc/apt/sources.list.d/cgofix-bookworm-backports.sources
     if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
         log "adding bookworm-backports ($src)"
@@ -52,10 +50,11 @@ if [ ! -x "$GO123" ]; then
             "Suites: bookworm-backports" "Components: main" \
             "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg" |
             as_root tee "$src" >/dev/null
-        apt_updated=0
     fi
-    log "installing golang-1.23-go (bookworm-backports)"
-    apt_install golang-1.23-go
+fi
+if [ "${#go_pkgs[@]}" -gt 0 ]; then
+    log "installing ${go_pkgs[*]}"
+    apt_install "${go_pkgs[@]}"
 fi
 
 # --- tools the reliability suite uses (tests/reliability.rs) ------------------

@@ -225,7 +225,7 @@ unsafe fn policy_sigaction(sig: c_int, act: *const SigAction, old: *mut SigActio
                 // SAFETY: a valid sigaction on our stack.
                 let r = unsafe { real_sigaction(sig, &sa, old) };
                 if r != 0 {
-                    trampoline::restore(sig, before);
+                    trampoline::set_record(sig, before);
                 }
                 r
             }

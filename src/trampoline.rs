@@ -158,10 +158,12 @@ fn set_mask_word(m: &mut libc::sigset_t, w: u64) {
     unsafe { *(m as *mut libc::sigset_t as *mut u64) = w };
 }
 
-/// Puts back a record taken with [`record`]: the install that replaced it
+/// Sets what the stand-in runs for `sig`: a new request (`stand_in`), or a
+/// record taken with [`record`] put back when the install that replaced it
 /// failed, so the kernel still runs what `rec` describes.
-pub fn restore(sig: c_int, rec: Record) {
+pub fn set_record(sig: c_int, rec: Record) {
     let i = slot(sig).unwrap_or(0);
+    // The handler last: the stand-in reads it first.
     FLAGS[i].store(rec.1, Ordering::Release);
     MASK[i].store(rec.2, Ordering::Release);
     HANDLER[i].store(rec.0, Ordering::Release);
@@ -171,11 +173,13 @@ pub fn restore(sig: c_int, rec: Record) {
 /// trampoline's sigaction to install in its place. A request carrying the
 /// trampoline itself (read back with a raw system call) keeps the record.
 pub fn stand_in(sig: c_int, req: &SigAction, flags: c_int) -> SigAction {
-    let i = slot(sig).unwrap_or(0);
     if !is_trampoline(req.sa_sigaction) {
-        FLAGS[i].store(flags & !libc::SA_ONSTACK, Ordering::Release);
-        MASK[i].store(mask_word(&req.sa_mask), Ordering::Release);
-        HANDLER[i].store(req.sa_sigaction, Ordering::Release);
+        let rec = Record(
+            req.sa_sigaction,
+            flags & !libc::SA_ONSTACK,
+            mask_word(&req.sa_mask),
+        );
+        set_record(sig, rec);
     }
     let r = record(sig);
     // Every asynchronous signal is blocked while the trampoline runs: from
