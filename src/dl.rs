@@ -1,6 +1,8 @@
-//! The `dlopen` hook: learns about objects as they are loaded (Go runtimes,
-//! N-API modules). Not signal-reachable.
+//! The `dlopen` family's hooks: run the real call, then hand what was
+//! loaded or unloaded to `loader.rs`, saying whether this was the outermost
+//! `dlopen` on the thread. Not signal-reachable.
 
+use crate::{loader, state};
 use interpose::{RealFn, hook};
 use libc::{c_char, c_int, c_long, c_void};
 use std::cell::Cell;
@@ -19,10 +21,10 @@ thread_local! {
     static DEPTH: Cell<u32> = const { Cell::new(0) };
 }
 
-/// How many `dlopen` calls this thread is inside (library constructors run
-/// within them).
-pub fn depth() -> u32 {
-    DEPTH.with(|d| d.get())
+/// Whether this thread is inside a `dlopen` (library constructors run
+/// within it).
+pub fn inside_dlopen() -> bool {
+    DEPTH.with(|d| d.get()) > 0
 }
 
 pub fn resolve() {
@@ -34,17 +36,19 @@ pub fn resolve() {
 /// Runs the real loader call with the depth counter raised, then looks at
 /// what was loaded.
 fn around<T>(call: impl FnOnce() -> *mut T) -> *mut T {
-    if crate::config().is_none_or(|c| c.disable) {
+    let Some(cfg) = state::active() else {
         return call();
-    }
+    };
     DEPTH.with(|d| d.set(d.get() + 1));
     let h = call();
-    DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+    let depth = DEPTH.with(|d| {
+        d.set(d.get().saturating_sub(1));
+        d.get()
+    });
     if !h.is_null() {
         // The object is open: a bug in what follows must not make the
         // hook's fallback open it a second time.
-        // Go objects among them are registered as Go code there too.
-        let _ = std::panic::catch_unwind(crate::after_load);
+        let _ = std::panic::catch_unwind(|| loader::after_dlopen(cfg, depth == 0));
     }
     h
 }
@@ -102,9 +106,9 @@ hook! {
             let Some(f) = REAL_DLCLOSE.get() else { return -1 };
             // SAFETY: forwarding the caller's handle.
             let r = unsafe { f(handle) };
-            if r == 0 && crate::config().is_some_and(|c| !c.disable) {
+            if r == 0 && state::active().is_some() {
                 // Never let the fallback close the handle a second time.
-                let _ = std::panic::catch_unwind(crate::napi::after_dlclose);
+                let _ = std::panic::catch_unwind(loader::after_dlclose);
             }
             r
         },

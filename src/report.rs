@@ -7,7 +7,7 @@
 //!
 //! Keys are stable API (README.md "Exit report").
 
-use crate::{napi, sigset, stats, suspend};
+use crate::{loader, sigset, state, stats, suspend};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +19,7 @@ unsafe extern "C" {
 }
 
 pub fn init() {
-    if crate::config().and_then(|c| c.report.as_ref()).is_none() {
+    if state::config().and_then(|c| c.report.as_ref()).is_none() {
         return;
     }
     // SAFETY: registering plain functions with libc's exit machinery.
@@ -71,7 +71,7 @@ pub fn render() -> String {
                 .as_str())
         })
         .collect();
-    let modules: Vec<String> = napi::modules()
+    let modules: Vec<String> = loader::modules()
         .iter()
         .map(|m| {
             format!(
@@ -101,7 +101,7 @@ pub fn render() -> String {
 }
 
 fn write() {
-    let Some(dest) = crate::config().and_then(|c| c.report.clone()) else {
+    let Some(dest) = state::config().and_then(|c| c.report.clone()) else {
         return;
     };
     let line = render() + "\n";

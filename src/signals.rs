@@ -17,7 +17,9 @@
 //! on the stack and raw syscalls: no allocation, no locks, no logging.
 
 use crate::config::Config;
-use crate::{gomods, stats, suspend, trampoline};
+use crate::rawsig::{self as raw, SA_RESTORER};
+use crate::registry::is_go_code;
+use crate::{state, stats, suspend, trampoline};
 use interpose::{RealFn, hook};
 use libc::{c_int, sigaction as SigAction, sighandler_t};
 use std::ptr;
@@ -71,7 +73,7 @@ fn is_disposition(h: sighandler_t) -> bool {
 fn classify(h: sighandler_t) -> Handler {
     if is_disposition(h) {
         Handler::NotAFunction
-    } else if gomods::is_go_code(h) {
+    } else if is_go_code(h) {
         Handler::Go
     } else {
         Handler::Foreign
@@ -101,11 +103,6 @@ pub fn resolve() {
     REAL_SIGSET.resolve(sigset as SignalFn as usize, &[]);
 }
 
-fn set_errno(e: c_int) {
-    // SAFETY: __errno_location always returns this thread's errno slot.
-    unsafe { *libc::__errno_location() = e };
-}
-
 /// libc's sigaction, or the raw system call when it could not be resolved
 /// (another preload hid it, or we are called before our constructor).
 ///
@@ -121,7 +118,7 @@ pub unsafe fn real_sigaction(sig: c_int, act: *const SigAction, old: *mut SigAct
 }
 
 fn config() -> Option<&'static Config> {
-    crate::config().filter(|c| !c.disable)
+    state::active()
 }
 
 /// What to install instead of the caller's request.
@@ -147,7 +144,7 @@ fn adjusted(sig: c_int, act: &SigAction, cfg: &Config) -> Plan {
     // Whether the handler is Go's only matters on a suspend signal: Go's
     // handlers always carry SA_ONSTACK, so elsewhere both rules agree. This
     // keeps the range lookup off the common path.
-    let handler = if is_suspend && gomods::is_go_code(h) {
+    let handler = if is_suspend && is_go_code(h) {
         Handler::Go
     } else {
         Handler::Foreign
@@ -255,6 +252,19 @@ pub fn enforce(sig: c_int) -> bool {
             && cur.sa_flags & libc::SA_ONSTACK != 0))
 }
 
+/// Re-applies JSC's rule to every suspend signal as installed now: a Go
+/// runtime that uses raw system calls instead of libc `sigaction` (every
+/// arch but amd64 and arm64 with cgo) is invisible to the sigaction hook.
+/// Returns whether every suspend signal is clean afterwards.
+pub fn recheck_suspend() -> bool {
+    // Every signal is enforced, even after one fails.
+    let mut ok = true;
+    for sig in suspend::current().iter() {
+        ok &= enforce(sig);
+    }
+    ok
+}
+
 /// After a `signal`-style call (which libc implements with its internal,
 /// un-interposable `__sigaction`), re-apply the policy to what is installed.
 fn fix_installed(sig: c_int) {
@@ -283,13 +293,10 @@ fn fix_installed(sig: c_int) {
     unsafe { real_sigaction(sig, &sa, ptr::null_mut()) };
 }
 
-/// The kernel flag for a user-supplied restorer; libc sets it itself.
-pub(crate) const SA_RESTORER: c_int = 0x0400_0000;
-
 /// The shared body of the `signal` family: the real call, then the fix-up.
 fn signal_family(real: &RealFn<SignalFn>, sig: c_int, h: sighandler_t) -> sighandler_t {
     let Some(f) = real.get() else {
-        return raw::signal(sig, h);
+        return signal_fallback(sig, h);
     };
     let before = trampoline::record(sig);
     // SAFETY: forwarding the caller's arguments to libc.
@@ -303,6 +310,24 @@ fn signal_family(real: &RealFn<SignalFn>, sig: c_int, h: sighandler_t) -> sighan
     } else {
         prev
     }
+}
+
+/// BSD `signal` semantics (glibc's default: restart, block self) through
+/// the policy, when libc's `signal` cannot be found.
+fn signal_fallback(sig: c_int, h: sighandler_t) -> sighandler_t {
+    // SAFETY: all-zero is a valid sigaction.
+    let mut act: SigAction = unsafe { std::mem::zeroed() };
+    act.sa_sigaction = h;
+    act.sa_flags = libc::SA_RESTART;
+    // SAFETY: valid sigset on our stack.
+    unsafe { libc::sigaddset(&mut act.sa_mask, sig) };
+    // SAFETY: all-zero is a valid sigaction.
+    let mut old: SigAction = unsafe { std::mem::zeroed() };
+    // SAFETY: valid structs on our stack; goes through the policy.
+    if unsafe { policy_sigaction(sig, &act, &mut old) } != 0 {
+        return libc::SIG_ERR;
+    }
+    old.sa_sigaction
 }
 
 hook! {
@@ -331,7 +356,7 @@ macro_rules! signal_hooks {
         hook! {
             fn $name(sig: c_int, h: sighandler_t) -> sighandler_t {
                 body => { signal_family(&$real, sig, h) },
-                fallback => { raw::signal(sig, h) },
+                fallback => { signal_fallback(sig, h) },
             }
         }
     )*};
@@ -345,113 +370,6 @@ signal_hooks! {
     sysv_signal => REAL_SYSV_SIGNAL,
     __sysv_signal => REAL_SYSV_SIGNAL,
     sigset => REAL_SIGSET,
-}
-
-/// The last resort when libc's functions cannot be found: the system call.
-mod raw {
-    use super::{SA_RESTORER, set_errno};
-    use libc::{c_int, sigaction as SigAction, sighandler_t};
-
-    #[cfg(target_arch = "x86_64")]
-    core::arch::global_asm!(
-        // x86_64 requires a user restorer that calls rt_sigreturn (15);
-        // glibc's is private, so we carry our own.
-        ".pushsection .text.cgofix_restore_rt,\"ax\",@progbits",
-        ".globl cgofix_restore_rt",
-        ".hidden cgofix_restore_rt",
-        ".p2align 4",
-        "cgofix_restore_rt:",
-        "mov rax, 15",
-        "syscall",
-        ".popsection",
-    );
-
-    #[cfg(target_arch = "x86_64")]
-    unsafe extern "C" {
-        fn cgofix_restore_rt();
-    }
-
-    /// The kernel's `struct sigaction` on x86_64.
-    #[repr(C)]
-    struct KernelSigaction {
-        handler: usize,
-        flags: u64,
-        restorer: usize,
-        mask: u64,
-    }
-
-    /// # Safety
-    /// As sigaction(2).
-    #[cfg(target_arch = "x86_64")]
-    pub unsafe fn sigaction(sig: c_int, act: *const SigAction, old: *mut SigAction) -> c_int {
-        // glibc reserves these two for its own thread machinery.
-        if sig == 32 || sig == 33 {
-            set_errno(libc::EINVAL);
-            return -1;
-        }
-        // SAFETY: caller passes null or a valid pointer.
-        let kact = unsafe { act.as_ref() }.map(|a| {
-            // SAFETY: sigset_t starts with the kernel's 64-bit mask word.
-            let mask = unsafe { *(&a.sa_mask as *const libc::sigset_t as *const u64) };
-            KernelSigaction {
-                handler: a.sa_sigaction,
-                flags: (a.sa_flags | SA_RESTORER) as u32 as u64,
-                restorer: cgofix_restore_rt as *const () as usize,
-                mask,
-            }
-        });
-        let mut kold = KernelSigaction {
-            handler: 0,
-            flags: 0,
-            restorer: 0,
-            mask: 0,
-        };
-        let kp = kact
-            .as_ref()
-            .map_or(std::ptr::null(), |k| k as *const KernelSigaction);
-        // SAFETY: both pointers are null or valid kernel structs; 8 is the
-        // kernel's sigset size.
-        let r = unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, kp, &mut kold, 8usize) };
-        if r != 0 {
-            return -1; // errno set by syscall()
-        }
-        // SAFETY: caller passes null or a valid pointer.
-        if let Some(o) = unsafe { old.as_mut() } {
-            // SAFETY: all-zero is a valid sigaction.
-            *o = unsafe { std::mem::zeroed() };
-            o.sa_sigaction = kold.handler;
-            o.sa_flags = kold.flags as c_int;
-            // SAFETY: writing the kernel mask word into the sigset_t.
-            unsafe { *(&mut o.sa_mask as *mut libc::sigset_t as *mut u64) = kold.mask };
-        }
-        0
-    }
-
-    /// # Safety
-    /// As sigaction(2).
-    #[cfg(not(target_arch = "x86_64"))]
-    pub unsafe fn sigaction(_sig: c_int, _act: *const SigAction, _old: *mut SigAction) -> c_int {
-        let _ = SA_RESTORER;
-        set_errno(libc::ENOSYS);
-        -1
-    }
-
-    /// BSD `signal` semantics (glibc's default): restart, block self.
-    pub fn signal(sig: c_int, h: sighandler_t) -> sighandler_t {
-        // SAFETY: all-zero is a valid sigaction.
-        let mut act: SigAction = unsafe { std::mem::zeroed() };
-        act.sa_sigaction = h;
-        act.sa_flags = libc::SA_RESTART;
-        // SAFETY: valid sigset on our stack.
-        unsafe { libc::sigaddset(&mut act.sa_mask, sig) };
-        // SAFETY: all-zero is a valid sigaction.
-        let mut old: SigAction = unsafe { std::mem::zeroed() };
-        // SAFETY: valid structs on our stack; goes through the policy.
-        if unsafe { super::policy_sigaction(sig, &act, &mut old) } != 0 {
-            return libc::SIG_ERR;
-        }
-        old.sa_sigaction
-    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@
 //! `is_suspend` are SIGNAL-REACHABLE and async-signal-safe.
 
 use crate::config::{Config, SuspendMode};
+use crate::host::Host;
 use crate::sigset::{SigSet, parse_signal};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
@@ -34,13 +35,6 @@ static LATCHED: AtomicU64 = AtomicU64::new(0);
 /// The executable's code range, to recognise the host's own handlers.
 static EXE_START: AtomicUsize = AtomicUsize::new(0);
 static EXE_END: AtomicUsize = AtomicUsize::new(0);
-
-/// What the constructor learned about the host.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Host {
-    pub is_bun: bool,
-    pub exe_text: (usize, usize),
-}
 
 /// The pure part of the rule: (fixed set, latch candidates).
 pub fn plan(

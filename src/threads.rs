@@ -27,7 +27,7 @@
 //! does the record come from malloc.
 
 use crate::log::Size;
-use crate::{gomods, stats};
+use crate::{dl, registry, state, stats};
 use interpose::{RealFn, hook};
 use libc::{c_int, c_void, pthread_attr_t, pthread_t, sigset_t};
 use std::cell::UnsafeCell;
@@ -221,16 +221,16 @@ unsafe fn create(
     start: Option<StartFn>,
     arg: *mut c_void,
 ) -> c_int {
-    let Some(cfg) = crate::config().filter(|c| !c.disable) else {
+    let Some(cfg) = state::active() else {
         // SAFETY: pass-through.
         return unsafe { real(thread, attr, start, arg) };
     };
     stats::THREADS_CREATED.inc();
-    if crate::dl::depth() > 0 {
+    if dl::inside_dlopen() {
         // A library constructor is starting a thread (a Go runtime's init
         // thread, which will install Go's handlers): learn its code range
         // before it runs.
-        gomods::scan_loaded();
+        registry::classify_loaded();
     }
 
     // --- stack floor, on a private copy of the attributes ---

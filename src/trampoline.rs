@@ -220,7 +220,7 @@ pub unsafe fn report(old: *mut SigAction, rec: Record) {
     if !is_trampoline(o.sa_sigaction) || rec.0 == 0 {
         return;
     }
-    use crate::signals::SA_RESTORER;
+    use crate::rawsig::SA_RESTORER;
     o.sa_sigaction = rec.0;
     o.sa_flags = rec.1 | (o.sa_flags & SA_RESTORER);
     set_mask_word(&mut o.sa_mask, rec.2);
@@ -260,7 +260,7 @@ unsafe extern "C" fn suspend_trampoline(sig: c_int, info: *mut siginfo_t, uc: *m
             });
         // SAFETY: h is the handler JSC installed for this signal.
         let f: Handler3 = unsafe { std::mem::transmute::<usize, Handler3>(h) };
-        let switched = decide(alt, sp, crate::gomods::is_go_code(pc)) == Where::InterruptedStack
+        let switched = decide(alt, sp, crate::registry::is_go_code(pc)) == Where::InterruptedStack
             // SAFETY: sp is the interrupted thread stack (decide), st is the
             // enabled sigaltstack we are on.
             && unsafe { call_on_stack(switch_sp(sp), sig, info, uc, &st) } == 0;

@@ -1,0 +1,99 @@
+//! The `rt_sigaction` system call, for when libc's `sigaction` cannot be
+//! found (another preload hid it, or a hook runs before the constructor),
+//! and the kernel ABI details both the signal hooks and the suspend
+//! trampoline need. Architecture-specific code for signals lives here.
+//!
+//! SIGNAL-REACHABLE: raw system calls and stack copies only.
+
+use libc::{c_int, sigaction as SigAction};
+
+/// The kernel flag for a user-supplied restorer; libc sets it itself.
+pub const SA_RESTORER: c_int = 0x0400_0000;
+
+fn set_errno(e: c_int) {
+    // SAFETY: __errno_location always returns this thread's errno slot.
+    unsafe { *libc::__errno_location() = e };
+}
+
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(
+    // x86_64 requires a user restorer that calls rt_sigreturn (15);
+    // glibc's is private, so we carry our own.
+    ".pushsection .text.cgofix_restore_rt,\"ax\",@progbits",
+    ".globl cgofix_restore_rt",
+    ".hidden cgofix_restore_rt",
+    ".p2align 4",
+    "cgofix_restore_rt:",
+    "mov rax, 15",
+    "syscall",
+    ".popsection",
+);
+
+#[cfg(target_arch = "x86_64")]
+unsafe extern "C" {
+    fn cgofix_restore_rt();
+}
+
+/// The kernel's `struct sigaction` on x86_64.
+#[repr(C)]
+struct KernelSigaction {
+    handler: usize,
+    flags: u64,
+    restorer: usize,
+    mask: u64,
+}
+
+/// # Safety
+/// As sigaction(2).
+#[cfg(target_arch = "x86_64")]
+pub unsafe fn sigaction(sig: c_int, act: *const SigAction, old: *mut SigAction) -> c_int {
+    // glibc reserves these two for its own thread machinery.
+    if sig == 32 || sig == 33 {
+        set_errno(libc::EINVAL);
+        return -1;
+    }
+    // SAFETY: caller passes null or a valid pointer.
+    let kact = unsafe { act.as_ref() }.map(|a| {
+        // SAFETY: sigset_t starts with the kernel's 64-bit mask word.
+        let mask = unsafe { *(&a.sa_mask as *const libc::sigset_t as *const u64) };
+        KernelSigaction {
+            handler: a.sa_sigaction,
+            flags: (a.sa_flags | SA_RESTORER) as u32 as u64,
+            restorer: cgofix_restore_rt as *const () as usize,
+            mask,
+        }
+    });
+    let mut kold = KernelSigaction {
+        handler: 0,
+        flags: 0,
+        restorer: 0,
+        mask: 0,
+    };
+    let kp = kact
+        .as_ref()
+        .map_or(std::ptr::null(), |k| k as *const KernelSigaction);
+    // SAFETY: both pointers are null or valid kernel structs; 8 is the
+    // kernel's sigset size.
+    let r = unsafe { libc::syscall(libc::SYS_rt_sigaction, sig, kp, &mut kold, 8usize) };
+    if r != 0 {
+        return -1; // errno set by syscall()
+    }
+    // SAFETY: caller passes null or a valid pointer.
+    if let Some(o) = unsafe { old.as_mut() } {
+        // SAFETY: all-zero is a valid sigaction.
+        *o = unsafe { std::mem::zeroed() };
+        o.sa_sigaction = kold.handler;
+        o.sa_flags = kold.flags as c_int;
+        // SAFETY: writing the kernel mask word into the sigset_t.
+        unsafe { *(&mut o.sa_mask as *mut libc::sigset_t as *mut u64) = kold.mask };
+    }
+    0
+}
+
+/// # Safety
+/// As sigaction(2).
+#[cfg(not(target_arch = "x86_64"))]
+pub unsafe fn sigaction(_sig: c_int, _act: *const SigAction, _old: *mut SigAction) -> c_int {
+    set_errno(libc::ENOSYS);
+    -1
+}
