@@ -14,7 +14,10 @@
 //! `resolve`, which runs once in the constructor) runs inside signal
 //! handlers (Go calls `sigaction` from `raisebadsignal` and friends) and
 //! before any runtime exists. It only does atomic loads/stores, copies
-//! on the stack and raw syscalls: no allocation, no locks, no logging.
+//! on the stack and raw syscalls: no allocation, no locks. The one output
+//! it can produce is a `CGOFIX_LOG=debug` line, which `log::emit` formats
+//! into a stack buffer and writes with one `write(2)` (async-signal-safe,
+//! errno preserved); at the default level it is one atomic load.
 
 use crate::config::Config;
 use crate::rawsig::{self as raw, SA_RESTORER};
