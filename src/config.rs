@@ -36,6 +36,9 @@ pub struct Config {
     pub napi: bool,
     /// `CGOFIX_GO_INIT`: run the Go init hook.
     pub go_init: bool,
+    /// `CGOFIX_KEEP_SIGPIPE`: a host's ignored SIGPIPE stays ignored when a
+    /// Go runtime installs its handler (see `signals.rs`).
+    pub keep_sigpipe: bool,
     /// `CGOFIX_REPORT`: where to write the exit report (`stderr` or a path).
     pub report: Option<String>,
     /// `CGOFIX_LOG`: verbosity.
@@ -66,6 +69,7 @@ impl Default for Config {
             sigmask: true,
             napi: true,
             go_init: true,
+            keep_sigpipe: true,
             report: None,
             log: LogLevel::Warn,
             log_file: None,
@@ -84,6 +88,7 @@ pub const KNOWN: &[&str] = &[
     "CGOFIX_SIGMASK",
     "CGOFIX_NAPI",
     "CGOFIX_GO_INIT",
+    "CGOFIX_KEEP_SIGPIPE",
     "CGOFIX_REPORT",
     "CGOFIX_LOG",
     "CGOFIX_LOG_FILE",
@@ -209,6 +214,7 @@ pub fn parse<'a>(vars: impl IntoIterator<Item = (&'a str, &'a str)>) -> (Config,
             "CGOFIX_SIGMASK" => bool_var(&mut c.sigmask, d.sigmask),
             "CGOFIX_NAPI" => bool_var(&mut c.napi, d.napi),
             "CGOFIX_GO_INIT" => bool_var(&mut c.go_init, d.go_init),
+            "CGOFIX_KEEP_SIGPIPE" => bool_var(&mut c.keep_sigpipe, d.keep_sigpipe),
             "CGOFIX_SUSPEND_TRAMPOLINE" => {
                 bool_var(&mut c.suspend_trampoline, d.suspend_trampoline)
             }

@@ -2,10 +2,9 @@
 //! loaded or unloaded to `loader.rs`, saying whether this was the outermost
 //! `dlopen` on the thread. Not signal-reachable.
 
-use crate::{loader, state};
+use crate::{loader, loading, state};
 use interpose::{RealFn, hook};
 use libc::{c_char, c_int, c_long, c_void};
-use std::cell::Cell;
 
 type DlopenFn = unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void;
 type DlmopenFn = unsafe extern "C" fn(c_long, *const c_char, c_int) -> *mut c_void;
@@ -14,18 +13,6 @@ type DlcloseFn = unsafe extern "C" fn(*mut c_void) -> c_int;
 static REAL_DLOPEN: RealFn<DlopenFn> = RealFn::new(c"dlopen");
 static REAL_DLMOPEN: RealFn<DlmopenFn> = RealFn::new(c"dlmopen");
 static REAL_DLCLOSE: RealFn<DlcloseFn> = RealFn::new(c"dlclose");
-
-thread_local! {
-    // const-initialised, no destructor: a plain TLS slot, no lazy
-    // registration or allocation on first use.
-    static DEPTH: Cell<u32> = const { Cell::new(0) };
-}
-
-/// Whether this thread is inside a `dlopen` (library constructors run
-/// within it).
-pub fn inside_dlopen() -> bool {
-    DEPTH.with(|d| d.get()) > 0
-}
 
 pub fn resolve() {
     REAL_DLOPEN.resolve(dlopen as DlopenFn as usize, &[]);
@@ -39,12 +26,9 @@ fn around<T>(call: impl FnOnce() -> *mut T) -> *mut T {
     let Some(cfg) = state::active() else {
         return call();
     };
-    DEPTH.with(|d| d.set(d.get() + 1));
+    loading::enter();
     let h = call();
-    let depth = DEPTH.with(|d| {
-        d.set(d.get().saturating_sub(1));
-        d.get()
-    });
+    let depth = loading::leave();
     if !h.is_null() {
         // The object is open: a bug in what follows must not make the
         // hook's fallback open it a second time.

@@ -8,7 +8,11 @@
 //! Not signal-reachable.
 
 use crate::config::{Config, LogLevel};
-use crate::registry::{self, Row, Rows};
+use crate::registry::{self, InitState, Row, Rows};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The two-runtimes warning is said once per process.
+static SECOND_WARNED: AtomicBool = AtomicBool::new(false);
 use crate::{goinit, log, napi, signals};
 use interpose::elf::{self, LoadedObject};
 
@@ -93,11 +97,27 @@ fn examine(cfg: &Config, rows: &mut Rows, obj: &LoadedObject, is_go: bool, napi_
         let napi_module = elf::lookup_dynsym(obj, b"napi_register_module_v1").is_some();
         goinit::arm(slot, state, wait, !napi_module);
     }
+    let path = path_of(obj);
+    // At the second distinct Go runtime: one warning naming both. Go
+    // supports one runtime per process (golang/go#18976, golang/go#65050);
+    // two crash in practice (apache/arrow-adbc#1841, go-python/gopy#370).
+    // The shim cannot make them coexist (docs/background.md §7).
+    if is_go && !SECOND_WARNED.load(Ordering::Relaxed) {
+        let live_go = |r: &&Row| r.live && r.init != InitState::NotGo && r.path != path;
+        if let Some(first) = rows.rows().iter().find(live_go) {
+            SECOND_WARNED.store(true, Ordering::Relaxed);
+            crate::log!(
+                Warn,
+                "a second Go runtime was loaded: {path} next to {}; Go supports one runtime per process and two are known to crash (https://github.com/golang/go/issues/18976)",
+                first.path
+            );
+        }
+    }
     rows.add(Row {
         base: obj.base,
         slot,
         live: true,
-        path: path_of(obj),
+        path,
         go_version,
         buildmode,
         napi_patched: patched,
@@ -130,6 +150,12 @@ pub fn after_dlopen(cfg: &Config, outermost: bool) {
 /// mapped at their address later is examined and patched afresh).
 pub fn after_dlclose() {
     registry::after_dlclose(goinit::settle);
+}
+
+/// Distinct Go runtimes among `rows`: Go objects, one per file (a file
+/// reopened after `dlclose` has one row).
+pub fn go_runtimes(rows: &[Row]) -> usize {
+    rows.iter().filter(|r| r.init != InitState::NotGo).count()
 }
 
 /// The rows for the exit report.

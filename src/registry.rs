@@ -154,6 +154,10 @@ impl Rows {
         }
     }
 
+    pub fn rows(&self) -> &[Row] {
+        &self.rows
+    }
+
     /// A free slot, or `None` when all `MAX_TRACKED` are in use.
     pub fn take_slot(&mut self) -> Option<usize> {
         self.free_slots.pop().or_else(|| {

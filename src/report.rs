@@ -71,7 +71,10 @@ pub fn render() -> String {
                 .as_str())
         })
         .collect();
-    let modules: Vec<String> = loader::modules()
+    let rows = loader::modules();
+    let go_runtimes = loader::go_runtimes(&rows);
+    let suspend_fix = state::config().map_or("off", suspend::fix_status);
+    let modules: Vec<String> = rows
         .iter()
         .map(|m| {
             format!(
@@ -86,16 +89,19 @@ pub fn render() -> String {
         })
         .collect();
     format!(
-        "{{\"cgofix\":{},\"pid\":{},\"exe\":{},\"signals\":{{\"suspend_signals\":[{}],\"onstack_added\":{},\"onstack_refused\":{}}},\"threads\":{{\"created\":{},\"stack_raised\":{}}},\"napi\":{{\"queue_async_work_calls\":{}}},\"modules\":[{}]}}",
+        "{{\"cgofix\":{},\"pid\":{},\"exe\":{},\"signals\":{{\"suspend_signals\":[{}],\"suspend_fix\":{},\"onstack_added\":{},\"onstack_refused\":{},\"sigpipe_kept\":{}}},\"threads\":{{\"created\":{},\"stack_raised\":{}}},\"napi\":{{\"queue_async_work_calls\":{}}},\"go_runtimes\":{},\"modules\":[{}]}}",
         js(env!("CARGO_PKG_VERSION")),
         std::process::id(),
         js(&exe),
         suspend.join(","),
+        js(suspend_fix),
         stats::ONSTACK_ADDED.get(),
         stats::ONSTACK_REFUSED.get(),
+        stats::SIGPIPE_KEPT.get(),
         stats::THREADS_CREATED.get(),
         stats::STACK_RAISED.get(),
         stats::NAPI_ASYNC_CALLS.get(),
+        go_runtimes,
         modules.join(",")
     )
 }

@@ -10,6 +10,21 @@
 //!   (oven-sh/bun#31158). Go's `setsigstack` re-installs it with
 //!   `SA_ONSTACK` added; we drop the flag and keep everything else.
 //!
+//! * SIGPIPE: a Go runtime in library mode installs its own SIGPIPE
+//!   handler even when the host ignores SIGPIPE (runtime/signal_unix.go,
+//!   `sigInstallGoHandler`: c-archive/c-shared install handlers for the
+//!   synchronous signals, SIGPIPE and the preemption signal; only SIGHUP and
+//!   SIGINT respect an inherited `SIG_IGN`), so every host that ignores it
+//!   (Bun, Node, Deno, CPython) stops ignoring it (docs/background.md §7,
+//!   oven-sh/bun#29843). With `CGOFIX_KEEP_SIGPIPE=on` (default) that
+//!   install is skipped while the disposition is `SIG_IGN`. Go loses
+//!   nothing it documents (os/signal, "SIGPIPE"): on fds other than 1 and 2
+//!   the write fails with EPIPE either way, and on fds 1 and 2 `os` calls
+//!   `runtime.sigpipe` itself after the EPIPE, which installs `SIG_DFL` and
+//!   raises (`dieFromSignal`), passing through here unchanged. What is lost:
+//!   `signal.Notify(SIGPIPE)` inside the Go library (its handler counts as
+//!   installed already), a rare use; `CGOFIX_KEEP_SIGPIPE=off` restores it.
+//!
 //! SIGNAL-REACHABLE: every hook in this file and what it calls (all but
 //! `resolve`, which runs once in the constructor) runs inside signal
 //! handlers (Go calls `sigaction` from `raisebadsignal` and friends) and
@@ -22,7 +37,7 @@
 use crate::config::Config;
 use crate::rawsig::{self as raw, SA_RESTORER};
 use crate::registry::is_go_code;
-use crate::{state, stats, suspend, trampoline};
+use crate::{loading, state, stats, suspend, trampoline};
 use interpose::{RealFn, hook};
 use libc::{c_int, sigaction as SigAction, sighandler_t};
 use std::ptr;
@@ -134,6 +149,33 @@ enum Plan {
     /// The suspend trampoline standing in for the request's handler, which
     /// gets these flags (see `trampoline.rs`).
     Trampoline(c_int),
+    /// Nothing installed: what is there stays (the SIGPIPE rule).
+    Keep,
+}
+
+/// Whether `h` is a Go runtime's code. A c-shared/c-archive runtime runs
+/// `initsig` inside its library constructor, before it creates any thread
+/// (where `threads.rs` would have classified it), so inside a `dlopen` an
+/// unknown address has the loaded objects classified once more. Never from
+/// outside a `dlopen`: `dl_iterate_phdr` is not async-signal-safe.
+fn installed_by_go(h: sighandler_t) -> bool {
+    if is_go_code(h) {
+        return true;
+    }
+    if !loading::inside_dlopen() {
+        return false;
+    }
+    crate::registry::classify_loaded();
+    is_go_code(h)
+}
+
+/// Whether `sig` is ignored now (kernel view).
+fn ignored_now(sig: c_int) -> bool {
+    // SAFETY: all-zero is a valid sigaction.
+    let mut cur: SigAction = unsafe { std::mem::zeroed() };
+    // SAFETY: a query into a valid struct on our stack.
+    (unsafe { real_sigaction(sig, ptr::null(), &mut cur) }) == 0
+        && cur.sa_sigaction == libc::SIG_IGN
 }
 
 /// What the policy wants for `act` on `sig`, counting the change.
@@ -142,8 +184,16 @@ fn adjusted(sig: c_int, act: &SigAction, cfg: &Config) -> Plan {
     if is_disposition(h) {
         return Plan::AsIs;
     }
+    if sig == libc::SIGPIPE && cfg.keep_sigpipe && ignored_now(sig) && installed_by_go(h) {
+        stats::SIGPIPE_KEPT.inc();
+        crate::log!(
+            Debug,
+            "SIGPIPE (13): kept the host's SIG_IGN instead of Go's handler"
+        );
+        return Plan::Keep;
+    }
     suspend::observe_install(sig, h);
-    let is_suspend = suspend::is_suspend(sig);
+    let is_suspend = suspend::is_protected(sig);
     // Whether the handler is Go's only matters on a suspend signal: Go's
     // handlers always carry SA_ONSTACK, so elsewhere both rules agree. This
     // keeps the range lookup off the common path.
@@ -200,6 +250,8 @@ unsafe fn policy_sigaction(sig: c_int, act: *const SigAction, old: *mut SigActio
         Some(req) => match adjusted(sig, req, cfg) {
             // SAFETY: pass-through.
             Plan::AsIs => unsafe { real_sigaction(sig, act, old) },
+            // SAFETY: a query: `old` gets what stays installed.
+            Plan::Keep => unsafe { real_sigaction(sig, ptr::null(), old) },
             Plan::Flags(flags) => {
                 // A stack copy: the caller's struct is const and may be shared.
                 // Field by field, so the 128-byte mask is copied inline rather
@@ -251,7 +303,7 @@ pub fn enforce(sig: c_int) -> bool {
     // on the thread's own stack.
     ok && (trampoline::is_trampoline(cur.sa_sigaction)
         || !(classify(cur.sa_sigaction) == Handler::Foreign
-            && suspend::is_suspend(sig)
+            && suspend::is_protected(sig)
             && cur.sa_flags & libc::SA_ONSTACK != 0))
 }
 
@@ -262,7 +314,7 @@ pub fn enforce(sig: c_int) -> bool {
 pub fn recheck_suspend() -> bool {
     // Every signal is enforced, even after one fails.
     let mut ok = true;
-    for sig in suspend::current().iter() {
+    for sig in suspend::protected().iter() {
         ok &= enforce(sig);
     }
     ok
@@ -282,7 +334,7 @@ fn fix_installed(sig: c_int) {
         return; // already standing in
     }
     let mut sa = match adjusted(sig, &cur, cfg) {
-        Plan::AsIs => return,
+        Plan::AsIs | Plan::Keep => return,
         Plan::Flags(flags) => {
             cur.sa_flags = flags;
             cur

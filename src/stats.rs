@@ -25,6 +25,7 @@ impl Default for Counter {
 
 pub static ONSTACK_ADDED: Counter = Counter::new();
 pub static ONSTACK_REFUSED: Counter = Counter::new();
+pub static SIGPIPE_KEPT: Counter = Counter::new();
 pub static THREADS_CREATED: Counter = Counter::new();
 pub static STACK_RAISED: Counter = Counter::new();
 pub static NAPI_ASYNC_CALLS: Counter = Counter::new();

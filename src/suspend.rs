@@ -18,10 +18,18 @@
 //!    runs, so a later `process.on('SIGUSR1')` on Bun 1.2.2+ (also executable
 //!    code) finds the latch taken and stays an ordinary handler.
 //!
-//! Everything read from hooks is an atomic: `observe_install` and
-//! `is_suspend` are SIGNAL-REACHABLE and async-signal-safe.
+//! 4. Whether it needs protecting: in auto mode, the handler the executable
+//!    installs on a suspend signal is probed once (`handler_probe.rs`):
+//!    Bun >= 1.4.4's handler reads the interrupted stack pointer from its
+//!    `ucontext_t` and tolerates `SA_ONSTACK`, so the signal is then left to
+//!    Go's rule like any other handler (report: `suspend_fix: "not-needed"`).
+//!    An explicit `CGOFIX_SUSPEND_SIGNALS` list is always protected.
+//!
+//! Everything read from hooks is an atomic: `observe_install`,
+//! `is_protected` and `protected` are SIGNAL-REACHABLE and async-signal-safe.
 
 use crate::config::{Config, SuspendMode};
+use crate::handler_probe;
 use crate::host::Host;
 use crate::sigset::{SigSet, parse_signal};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -32,6 +40,11 @@ static FIXED: AtomicU64 = AtomicU64::new(0);
 static CANDIDATES: AtomicU64 = AtomicU64::new(0);
 /// The latched suspend signal's bit, 0 until seen.
 static LATCHED: AtomicU64 = AtomicU64::new(0);
+/// Signals whose handler from the executable is probed (auto mode on Bun),
+/// those probed already, and those whose handler tolerates `SA_ONSTACK`.
+static PROBE: AtomicU64 = AtomicU64::new(0);
+static PROBED: AtomicU64 = AtomicU64::new(0);
+static TOLERANT: AtomicU64 = AtomicU64::new(0);
 /// The executable's code range, to recognise the host's own handlers.
 static EXE_START: AtomicUsize = AtomicUsize::new(0);
 static EXE_END: AtomicUsize = AtomicUsize::new(0);
@@ -75,20 +88,52 @@ pub fn init(cfg: &Config, host: Host) {
     EXE_END.store(host.exe_text.1, Ordering::Relaxed);
     FIXED.store(fixed.0, Ordering::Release);
     CANDIDATES.store(candidates.0, Ordering::Release);
+    if cfg.suspend == SuspendMode::Auto {
+        PROBE.store(fixed.0 | candidates.0, Ordering::Release);
+    }
+}
+
+/// Probes `handler`, installed on `sig` by the executable, once.
+fn probe(sig: i32, handler: usize, exe_end: usize) {
+    let mut bit = SigSet::EMPTY;
+    bit.insert(sig);
+    if PROBE.load(Ordering::Acquire) & bit.0 == 0
+        || PROBED.fetch_or(bit.0, Ordering::AcqRel) & bit.0 != 0
+    {
+        return;
+    }
+    let len = exe_end.saturating_sub(handler).min(handler_probe::WINDOW);
+    // SAFETY: [handler, handler + len) lies inside the executable's
+    // executable PT_LOAD segments (checked by the caller against their
+    // range), which stay mapped and readable for the life of the process.
+    let code = unsafe { std::slice::from_raw_parts(handler as *const u8, len) };
+    if handler_probe::reads_interrupted_sp(code) {
+        TOLERANT.fetch_or(bit.0, Ordering::AcqRel);
+        let name = crate::sigset::signal_name(sig).unwrap_or("signal");
+        crate::log!(
+            Debug,
+            "{name} ({sig}): the host's suspend handler reads the interrupted SP from its ucontext; SA_ONSTACK is harmless, not protecting it"
+        );
+    }
 }
 
 /// A handler `handler` is being installed on `sig`: latch it as the suspend
 /// signal if the rule says so. Async-signal-safe.
 pub fn observe_install(sig: i32, handler: usize) {
-    let cands = SigSet(CANDIDATES.load(Ordering::Acquire));
-    if !cands.contains(sig) || LATCHED.load(Ordering::Acquire) != 0 {
-        return;
-    }
     let (lo, hi) = (
         EXE_START.load(Ordering::Relaxed),
         EXE_END.load(Ordering::Relaxed),
     );
-    if handler >= lo && handler < hi {
+    let from_exe = handler >= lo && handler < hi;
+    if from_exe && SigSet(FIXED.load(Ordering::Acquire)).contains(sig) {
+        probe(sig, handler, hi);
+    }
+    let cands = SigSet(CANDIDATES.load(Ordering::Acquire));
+    if !cands.contains(sig) || LATCHED.load(Ordering::Acquire) != 0 {
+        return;
+    }
+    if from_exe {
+        probe(sig, handler, hi);
         let mut bit = SigSet::EMPTY;
         bit.insert(sig);
         if LATCHED
@@ -101,14 +146,34 @@ pub fn observe_install(sig: i32, handler: usize) {
     }
 }
 
+/// Whether `sig` is a suspend signal whose handler the policy protects.
 /// Async-signal-safe.
-pub fn is_suspend(sig: i32) -> bool {
-    current().contains(sig)
+pub fn is_protected(sig: i32) -> bool {
+    protected().contains(sig)
 }
 
-/// The suspend signals known now.
+/// The suspend signals known now (detected or configured).
 pub fn current() -> SigSet {
     SigSet(FIXED.load(Ordering::Acquire) | LATCHED.load(Ordering::Acquire))
+}
+
+/// The suspend signals whose handlers need protecting from `SA_ONSTACK`.
+pub fn protected() -> SigSet {
+    SigSet(current().0 & !TOLERANT.load(Ordering::Acquire))
+}
+
+/// The report's `signals.suspend_fix`: `"off"` when no suspend signal is
+/// looked for (`CGOFIX_SUSPEND_SIGNALS=none`, or the shim is disabled),
+/// `"applied"` when some suspend signal is protected, else `"not-needed"`
+/// (a host without a suspend signal, or one whose handler tolerates it).
+pub fn fix_status(cfg: &Config) -> &'static str {
+    if cfg.disable || cfg.suspend == SuspendMode::None {
+        "off"
+    } else if protected().0 != 0 {
+        "applied"
+    } else {
+        "not-needed"
+    }
 }
 
 #[cfg(test)]

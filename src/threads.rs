@@ -27,7 +27,7 @@
 //! does the record come from malloc.
 
 use crate::log::Size;
-use crate::{dl, registry, state, stats};
+use crate::{loading, registry, state, stats};
 use interpose::{RealFn, hook};
 use libc::{c_int, c_void, pthread_attr_t, pthread_t, sigset_t};
 use std::cell::UnsafeCell;
@@ -226,7 +226,7 @@ unsafe fn create(
         return unsafe { real(thread, attr, start, arg) };
     };
     stats::THREADS_CREATED.inc();
-    if dl::inside_dlopen() {
+    if loading::inside_dlopen() {
         // A library constructor is starting a thread (a Go runtime's init
         // thread, which will install Go's handlers): learn its code range
         // before it runs.
