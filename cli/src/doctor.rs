@@ -148,7 +148,7 @@ fn inspect_into(path: &Path, out: &mut Scan, seen: &mut HashSet<(u64, u64)>) {
     {
         return; // the same file under another name (pnpm-style links)
     }
-    match elfscan::inspect_file(&f, path) {
+    match elfscan::inspect_file(&f) {
         Ok(Some(info)) => out.modules.push(Module {
             path: path.to_path_buf(),
             info,

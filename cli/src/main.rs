@@ -13,6 +13,8 @@ mod doctor;
 mod elfscan;
 mod json;
 mod report;
+#[cfg(test)]
+mod testutil;
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
