@@ -172,10 +172,10 @@ pub struct Verdict {
 }
 
 const EVIDENCE_HANG: &str = "measured by this project on every Bun from 1.0.36 to 1.3.14 \
-(bun:ffi + WebAssembly repro; BACKGROUND.md section 1); oven-sh/bun#31158, PR #31161, PR #21821";
+(bun:ffi + WebAssembly repro; docs/background.md §1); oven-sh/bun#31158, PR #31161, PR #21821";
 const EVIDENCE_PROF: &str = "measured by this project: 1.4.0 and 1.4.3 hang under --cpu-prof; \
-1.4.4 not measured, assumed affected (BACKGROUND.md section 1); oven-sh/bun#31158";
-const EVIDENCE_FIXED: &str = "measured by this project: 1.4.5 no longer hangs (BACKGROUND.md section 1); \
+1.4.4 not measured, assumed affected (docs/background.md §1); oven-sh/bun#31158";
+const EVIDENCE_FIXED: &str = "measured by this project: 1.4.5 no longer hangs (docs/background.md §1); \
 oven-sh/bun#31158, PR #31161";
 
 /// Parses `1.3.14`, `v1.3.14`, `1.4.0-canary.5+abc` into (major, minor, patch).
