@@ -98,6 +98,11 @@ fn usage_err(cmd: &str, msg: impl std::fmt::Display) -> Fail {
     Fail(2, format!("{msg} (see `{hint}`)"))
 }
 
+// Arguments are parsed by hand: four commands with at most two options each
+// fit in a few dozen lines, and every usage error stays one line
+// (`cgofix: unknown option '--x' (see `cgofix doctor --help`)`) that scripts
+// and cli/tests match, which clap's own error and help formats would change.
+
 /// Splits `--opt=value` / `--opt value`.
 fn take_value(
     cmd: &str,
