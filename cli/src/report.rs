@@ -8,8 +8,11 @@
 //!   "threads": {"created": N, "stack_raised": N},
 //!   "napi": {"queue_async_work_calls": N},
 //!   "modules": [{"path": "PATH", "go_version": "go1.27.3"|null,
-//!                "buildmode": "c-shared"|"c-archive"|null, "napi_patched": bool,
+//!                "buildmode": "c-shared"|"c-archive"|...|null, "napi_patched": bool,
 //!                "go_init_hook": "ran"|"skipped"|"failed"|"not-go", "napi_async_calls": N}]}`
+//!
+//! `buildmode` is `interpose::goinfo::buildmode`'s answer, the one doctor
+//! gives for the same file.
 //!
 //! Unknown fields are ignored and missing ones shown as `?` (older or newer
 //! shims); a field of the wrong type, or anything that is not JSON, is an error.
