@@ -3,7 +3,7 @@
 //! shim.
 
 use crate::elfscan::{self, ElfInfo};
-use crate::json::{self, Value, obj};
+use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io;
@@ -148,7 +148,7 @@ fn inspect_into(path: &Path, out: &mut Scan, seen: &mut HashSet<(u64, u64)>) {
     {
         return; // the same file under another name (pnpm-style links)
     }
-    match elfscan::inspect_file(&f, path) {
+    match elfscan::inspect_file(&f) {
         Ok(Some(info)) => out.modules.push(Module {
             path: path.to_path_buf(),
             info,
@@ -172,10 +172,10 @@ pub struct Verdict {
 }
 
 const EVIDENCE_HANG: &str = "measured by this project on every Bun from 1.0.36 to 1.3.14 \
-(bun:ffi + WebAssembly repro; BACKGROUND.md section 1); oven-sh/bun#31158, PR #31161, PR #21821";
+(bun:ffi + WebAssembly repro; docs/background.md §1); oven-sh/bun#31158, PR #31161, PR #21821";
 const EVIDENCE_PROF: &str = "measured by this project: 1.4.0 and 1.4.3 hang under --cpu-prof; \
-1.4.4 not measured, assumed affected (BACKGROUND.md section 1); oven-sh/bun#31158";
-const EVIDENCE_FIXED: &str = "measured by this project: 1.4.5 no longer hangs (BACKGROUND.md section 1); \
+1.4.4 not measured, assumed affected (docs/background.md §1); oven-sh/bun#31158";
+const EVIDENCE_FIXED: &str = "measured by this project: 1.4.5 no longer hangs (docs/background.md §1); \
 oven-sh/bun#31158, PR #31161";
 
 /// Parses `1.3.14`, `v1.3.14`, `1.4.0-canary.5+abc` into (major, minor, patch).
@@ -290,15 +290,20 @@ pub fn bun_version(bun: &Path, timeout: Duration) -> Result<String, String> {
     Ok(v)
 }
 
+/// The part of package.json doctor reads.
+#[derive(Deserialize)]
+struct Package {
+    main: Option<String>,
+}
+
 /// The app's entry point for the printed command: `main` from package.json,
 /// else the first of a few usual names that exists.
 fn entry_point(dir: &Path) -> String {
     if let Ok(text) = fs::read_to_string(dir.join("package.json"))
-        && let Ok(pkg) = json::parse(&text)
-        && let Some(main) = pkg.get("main").and_then(Value::as_str)
+        && let Ok(Package { main: Some(main) }) = serde_json::from_str(&text)
         && !main.is_empty()
     {
-        return main.to_string();
+        return main;
     }
     ["index.ts", "index.js", "app.js", "server.js", "main.js"]
         .iter()
@@ -322,6 +327,46 @@ pub struct Options {
     pub dir: PathBuf,
     pub bun: Option<PathBuf>,
     pub json: bool,
+}
+
+/// `doctor --json`, in this key order. `None` is written as `null`.
+#[derive(Serialize)]
+struct DoctorJson<'a> {
+    cgofix: &'static str,
+    dir: String,
+    files_scanned: u64,
+    dirs_scanned: u64,
+    scan_ms: u64,
+    modules: Vec<ModuleJson<'a>>,
+    go_modules: u64,
+    notes: &'a [String],
+    bun: Option<BunJson<'a>>,
+    shim_needed: bool,
+    library: Option<String>,
+    /// The command to run the app with the shim (LD_PRELOAD when the library
+    /// was found, else `cgofix run`).
+    command: &'a str,
+    run_command: &'a str,
+}
+
+#[derive(Serialize)]
+struct ModuleJson<'a> {
+    path: String,
+    go: bool,
+    go_version: Option<&'a str>,
+    buildmode: Option<&'static str>,
+    exports_cgo_wait_runtime_init_done: bool,
+    problem: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct BunJson<'a> {
+    path: String,
+    version: Option<&'a str>,
+    version_error: Option<&'a str>,
+    affected: Option<bool>,
+    summary: &'static str,
+    evidence: &'static str,
 }
 
 /// Runs the whole diagnosis and prints it. Returns the exit code.
@@ -401,64 +446,42 @@ pub fn run(opts: &Options) -> Result<i32, String> {
     let run_cmd = format!("{cd}{self_exe} run -- {bun_cmd} {entry}");
 
     if opts.json {
-        let modules = scan
-            .modules
-            .iter()
-            .map(|m| {
-                obj([
-                    ("path", m.path.to_string_lossy().into_owned().into()),
-                    ("go", m.info.is_go.into()),
-                    ("go_version", m.info.go_version.clone().into()),
-                    ("buildmode", m.info.buildmode().into()),
-                    (
-                        "exports_cgo_wait_runtime_init_done",
-                        m.info.exports_cgo_wait.into(),
-                    ),
-                    ("problem", m.info.problem.clone().into()),
-                ])
-            })
-            .collect();
-        let bun_json = match (&bun, &verdict) {
-            (Some(b), Some(v)) => obj([
-                ("path", b.path.to_string_lossy().into_owned().into()),
-                ("version", b.version.clone().into()),
-                ("version_error", b.version_error.clone().into()),
-                ("affected", v.affected.into()),
-                ("summary", v.summary.into()),
-                ("evidence", v.evidence.into()),
-            ]),
-            _ => Value::Null,
+        let lossy = |p: &Path| p.to_string_lossy().into_owned();
+        let doc = DoctorJson {
+            cgofix: env!("CARGO_PKG_VERSION"),
+            dir: lossy(&abs_dir),
+            files_scanned: scan.files,
+            dirs_scanned: scan.dirs,
+            scan_ms: scan_time.as_millis() as u64,
+            modules: scan
+                .modules
+                .iter()
+                .map(|m| ModuleJson {
+                    path: lossy(&m.path),
+                    go: m.info.is_go,
+                    go_version: m.info.go_version.as_deref(),
+                    buildmode: m.info.buildmode(),
+                    exports_cgo_wait_runtime_init_done: m.info.exports_cgo_wait,
+                    problem: m.info.problem.as_deref(),
+                })
+                .collect(),
+            go_modules: go_modules as u64,
+            notes: &scan.notes,
+            bun: bun.as_ref().zip(verdict.as_ref()).map(|(b, v)| BunJson {
+                path: lossy(&b.path),
+                version: b.version.as_deref(),
+                version_error: b.version_error.as_deref(),
+                affected: v.affected,
+                summary: v.summary,
+                evidence: v.evidence,
+            }),
+            shim_needed: needed,
+            library: lib.as_deref().map(lossy),
+            command: preload_cmd.as_deref().unwrap_or(&run_cmd),
+            run_command: &run_cmd,
         };
-        let doc = obj([
-            ("cgofix", env!("CARGO_PKG_VERSION").into()),
-            ("dir", abs_dir.to_string_lossy().into_owned().into()),
-            ("files_scanned", scan.files.into()),
-            ("dirs_scanned", scan.dirs.into()),
-            ("scan_ms", (scan_time.as_millis() as u64).into()),
-            ("modules", Value::Arr(modules)),
-            ("go_modules", (go_modules as u64).into()),
-            (
-                "notes",
-                Value::Arr(scan.notes.iter().map(|n| n.as_str().into()).collect()),
-            ),
-            ("bun", bun_json),
-            ("shim_needed", needed.into()),
-            (
-                "library",
-                lib.as_ref()
-                    .map(|l| l.to_string_lossy().into_owned())
-                    .into(),
-            ),
-            (
-                "command",
-                preload_cmd
-                    .clone()
-                    .unwrap_or_else(|| run_cmd.clone())
-                    .into(),
-            ),
-            ("run_command", run_cmd.clone().into()),
-        ]);
-        println!("{}", doc.to_json_pretty());
+        let text = serde_json::to_string_pretty(&doc).expect("doctor's report always serialises");
+        println!("{text}");
         return Ok(i32::from(needed));
     }
 

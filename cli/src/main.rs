@@ -11,8 +11,9 @@
 
 mod doctor;
 mod elfscan;
-mod json;
 mod report;
+#[cfg(test)]
+mod testutil;
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;
@@ -56,7 +57,8 @@ Usage: cgofix doctor [DIR] [--bun PATH] [--json]
 Looks for native modules (*.node, *.so) under DIR (default: the current
 directory; node_modules included, .git skipped; symlinks followed, each
 directory visited once) and reports for each ELF file its Go version, build
-mode (c-shared / c-archive / none) and whether it exports
+mode (c-shared, c-archive, ...: as recorded by Go >= 1.20, inferred from the
+linker flags before; none when not Go) and whether it exports
 _cgo_wait_runtime_init_done. Then checks the Bun that would run the app
 (the first `bun` on PATH, or --bun PATH) against what the cgofix project
 measured, and prints the command that runs the app with the shim.
@@ -95,6 +97,11 @@ fn usage_err(cmd: &str, msg: impl std::fmt::Display) -> Fail {
     };
     Fail(2, format!("{msg} (see `{hint}`)"))
 }
+
+// Arguments are parsed by hand: four commands with at most two options each
+// fit in a few dozen lines, and every usage error stays one line
+// (`cgofix: unknown option '--x' (see `cgofix doctor --help`)`) that scripts
+// and cli/tests match, which clap's own error and help formats would change.
 
 /// Splits `--opt=value` / `--opt value`.
 fn take_value(
@@ -317,7 +324,8 @@ fn cmd_report(args: impl Iterator<Item = OsString>) -> Result<u8, Fail> {
     let (summary, values) =
         report::summarise_all(&text).map_err(|e| Fail(2, format!("{}: {e}", file.display())))?;
     if json {
-        println!("{}", json::Value::Arr(values).to_json_pretty());
+        let text = serde_json::to_string_pretty(&values).expect("JSON values always serialise");
+        println!("{text}");
     } else {
         print!("{summary}");
     }

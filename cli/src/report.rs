@@ -8,13 +8,16 @@
 //!   "threads": {"created": N, "stack_raised": N},
 //!   "napi": {"queue_async_work_calls": N},
 //!   "modules": [{"path": "PATH", "go_version": "go1.27.3"|null,
-//!                "buildmode": "c-shared"|"c-archive"|null, "napi_patched": bool,
+//!                "buildmode": "c-shared"|"c-archive"|...|null, "napi_patched": bool,
 //!                "go_init_hook": "ran"|"skipped"|"failed"|"not-go", "napi_async_calls": N}]}`
+//!
+//! `buildmode` is `interpose::goinfo::buildmode`'s answer, the one doctor
+//! gives for the same file.
 //!
 //! Unknown fields are ignored and missing ones shown as `?` (older or newer
 //! shims); a field of the wrong type, or anything that is not JSON, is an error.
 
-use crate::json::{self, Value};
+use serde_json::Value;
 use std::fmt::Write as _;
 
 /// A field lookup that distinguishes "absent" (Ok(None)) from "wrong type" (Err).
@@ -38,7 +41,14 @@ impl<'a> Fields<'a> {
         }
     }
     fn num(&self, key: &str) -> Result<Option<u64>, String> {
-        self.field(key, "a non-negative integer", Value::as_u64)
+        // Also an integral float such as 3.0, exactly representable.
+        let exact = |x: &Value| {
+            x.as_u64().or_else(|| {
+                let f = x.as_f64()?;
+                (f >= 0.0 && f.fract() == 0.0 && f <= 9_007_199_254_740_992.0).then_some(f as u64)
+            })
+        };
+        self.field(key, "a non-negative integer", exact)
     }
     fn str(&self, key: &str) -> Result<Option<&'a str>, String> {
         self.field(key, "a string", Value::as_str)
@@ -49,7 +59,7 @@ impl<'a> Fields<'a> {
     fn sub(&self, key: &str) -> Result<Option<Fields<'a>>, String> {
         let ctx = format!("{}{key}.", self.ctx);
         self.field(key, "an object", |v| {
-            matches!(v, Value::Obj(_)).then(|| Fields {
+            v.is_object().then(|| Fields {
                 v,
                 ctx: ctx.clone(),
             })
@@ -63,7 +73,7 @@ fn n(x: Option<u64>) -> String {
 
 /// Summarises one report object.
 pub fn summarise(v: &Value) -> Result<String, String> {
-    if !matches!(v, Value::Obj(_)) {
+    if !v.is_object() {
         return Err("not a JSON object".into());
     }
     let top = Fields {
@@ -115,7 +125,7 @@ pub fn summarise(v: &Value) -> Result<String, String> {
             n(a.num("queue_async_work_calls")?)
         );
     }
-    let modules = top.field("modules", "a list", Value::as_array)?;
+    let modules = top.field("modules", "a list", |x| x.as_array().map(Vec::as_slice))?;
     match modules {
         None => {}
         Some([]) => {
@@ -135,7 +145,7 @@ pub fn summarise(v: &Value) -> Result<String, String> {
                 list.len()
             );
             for (i, m) in list.iter().enumerate() {
-                if !matches!(m, Value::Obj(_)) {
+                if !m.is_object() {
                     return Err(format!("modules[{i}] is not an object"));
                 }
                 let f = Fields {
@@ -168,10 +178,40 @@ pub fn summarise(v: &Value) -> Result<String, String> {
     Ok(o)
 }
 
+/// Every JSON value in `text`, separated by whitespace (one report per line,
+/// or several documents appended to one file). The error says where, as
+/// `line L column C: what` (columns in characters).
+fn parse_stream(text: &str) -> Result<Vec<Value>, String> {
+    serde_json::Deserializer::from_str(text)
+        .into_iter::<Value>()
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            if e.classify() == serde_json::error::Category::Eof {
+                // A truncated report (a process killed while writing it): the
+                // position is the end of the input, whatever was expected there.
+                let line = 1 + text.matches('\n').count();
+                let col = 1 + text.rsplit('\n').next().unwrap_or("").chars().count();
+                return format!("line {line} column {col}: unexpected end of input");
+            }
+            let full = e.to_string();
+            let suffix = format!(" at line {} column {}", e.line(), e.column());
+            let what = full.strip_suffix(&suffix).unwrap_or(&full);
+            // serde_json counts bytes up to and including the offending one.
+            let line_text = text
+                .split('\n')
+                .nth(e.line().saturating_sub(1))
+                .unwrap_or("");
+            let col = line_text
+                .get(..e.column().min(line_text.len()))
+                .map_or(e.column(), |s| s.chars().count());
+            format!("line {} column {col}: {what}", e.line())
+        })
+}
+
 /// Summarises every report in `text`; the error names the report (1-based)
 /// or the JSON position.
 pub fn summarise_all(text: &str) -> Result<(String, Vec<Value>), String> {
-    let values = json::parse_stream(text).map_err(|e| format!("not valid JSON: {e}"))?;
+    let values = parse_stream(text).map_err(|e| format!("not valid JSON: {e}"))?;
     if values.is_empty() {
         return Err(
             "empty: no report was written (the shim writes it when the process exits normally)"
@@ -232,6 +272,61 @@ mod tests {
     }
 
     #[test]
+    fn positions() {
+        let e = |t: &str| parse_stream(t).unwrap_err();
+        assert_eq!(e("{\"a\": 1,"), "line 1 column 9: unexpected end of input");
+        assert_eq!(
+            e("{\"a\": 1}\n{\"b\":\n"),
+            "line 3 column 1: unexpected end of input"
+        );
+        assert_eq!(e("garbage"), "line 1 column 1: expected value");
+        assert_eq!(e("{}\n{\"é\": x}"), "line 2 column 7: expected value");
+        assert_eq!(e("[1,]"), "line 1 column 4: trailing comma");
+        assert_eq!(parse_stream("{\"a\":1}\n{\"a\":2}\n\n").unwrap().len(), 2);
+        assert_eq!(parse_stream("  \n").unwrap(), Vec::<Value>::new());
+    }
+
+    #[test]
+    fn round_trip_keeps_key_order() {
+        // `report --json` writes the reports back as the shim wrote them.
+        let text = r#"{"k":[1,"a\u0001\t",{"n":null}],"e":[],"o":{},"b":true,"a":"x\"\\\né😀"}"#;
+        let vals = parse_stream(text).unwrap();
+        assert_eq!(serde_json::to_string(&vals[0]).unwrap(), text);
+        let pretty = serde_json::to_string_pretty(&vals).unwrap();
+        assert_eq!(parse_stream(&pretty).unwrap(), vec![Value::Array(vals)]);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        // Deterministic xorshift over a JSON-ish alphabet.
+        let alphabet = b"{}[]\",:0123456789-+.eEtruefalsn \\u\n";
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            let mut s = String::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for _ in 0..(x % 40) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push(alphabet[(x % alphabet.len() as u64) as usize] as char);
+            }
+            let _ = summarise_all(&s);
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = "[".repeat(100_000);
+        assert!(
+            summarise_all(&deep)
+                .unwrap_err()
+                .contains("recursion limit")
+        );
+    }
+
+    #[test]
     fn errors() {
         let e = |t: &str| summarise_all(t).unwrap_err();
         assert!(e("").starts_with("empty"));
@@ -248,6 +343,15 @@ mod tests {
             e("{\"cgofix\":\"0.1.0\",\"pid\":\"x\"}"),
             "\"pid\" is not a non-negative integer"
         );
+        for bad in ["-1", "1.5", "-0.5", "1e300"] {
+            assert_eq!(
+                e(&format!("{{\"cgofix\":\"0.1.0\",\"pid\":{bad}}}")),
+                "\"pid\" is not a non-negative integer",
+                "{bad}"
+            );
+        }
+        let (s, _) = summarise_all("{\"cgofix\":\"0.1.0\",\"pid\":42.0}").unwrap();
+        assert!(s.starts_with("process 42 "), "{s}");
         assert_eq!(
             e("{\"cgofix\":\"0.1.0\",\"threads\":{\"created\":-1}}"),
             "threads.\"created\" is not a non-negative integer"

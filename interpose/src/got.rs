@@ -19,11 +19,6 @@ pub struct PatchStats {
     pub slots_written: usize,
     /// Slots that already held the replacement (left untouched).
     pub already_patched: usize,
-    /// Written slots whose old value pointed into this object's own executable
-    /// segments: an unresolved lazy-binding PLT entry, not the real function.
-    pub lazy_unresolved: usize,
-    /// Old value of the first slot this call overwrote.
-    pub first_original: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,39 +55,26 @@ const RELOC_TYPES: Option<(u32, u32)> = None;
 const DT_RELA: u64 = 7;
 
 /// Points every JUMP_SLOT (DT_JMPREL) and GLOB_DAT (DT_RELA) slot of `obj` that
-/// names `symbol` at `replacement`; see [`patch_imports_with`].
-pub fn patch_imports(obj: &LoadedObject, symbol: &[u8], replacement: usize) -> PatchResult {
-    patch_imports_with(obj, symbol, replacement, |_, _| {})
-}
-
-/// Like [`patch_imports`], calling `on_write(slot_address, old_value)` before
-/// each slot it overwrites. Slots already equal to `replacement` are counted
-/// and skipped, so repeating a patch writes nothing.
+/// names `symbol` at `replacement`. Slots already equal to `replacement` are
+/// counted and skipped, so repeating a patch writes nothing.
 ///
-/// The old values are returned as found, and the caller decides what to call
-/// through. Under lazy binding a JUMP_SLOT that was never called still points
-/// into this object's PLT (counted in `lazy_unresolved`): calling that runs
-/// glibc's `_dl_fixup`, which writes the resolved address back into the slot
-/// (elf/dl-runtime.c, `elf_machine_fixup_plt`) and so silently undoes the patch.
-/// Resolve the real target with `dlsym`/`dlvsym` instead in that case.
+/// The old values are dropped: under lazy binding a JUMP_SLOT that was never
+/// called still points into this object's PLT, and calling that runs glibc's
+/// `_dl_fixup`, which writes the resolved address back into the slot
+/// (elf/dl-runtime.c, `elf_machine_fixup_plt`) and so silently undoes the
+/// patch. Callers resolve the real target with `dlsym`/`dlvsym` instead.
 ///
 /// Read-only slots (PT_GNU_RELRO, which is all of the GOT with `-z relro -z now`)
 /// are made writable for the write only; the protection put back is derived
 /// from the segment flags, as glibc's `_dl_protect_relro` set it. The object
 /// must be fully relocated (e.g. `dlopen` has returned). No allocation, no locking.
-pub fn patch_imports_with(
-    obj: &LoadedObject,
-    symbol: &[u8],
-    replacement: usize,
-    mut on_write: impl FnMut(usize, usize),
-) -> PatchResult {
+pub fn patch_imports(obj: &LoadedObject, symbol: &[u8], replacement: usize) -> PatchResult {
     let Some((jump_slot, glob_dat)) = RELOC_TYPES else {
         return PatchResult::Unsupported;
     };
     let Some(info) = elf::dynamic_info(obj) else {
         return PatchResult::NoDynamic;
     };
-    let (text_lo, text_hi) = elf::text_range(obj);
     let mut stats = PatchStats::default();
     let mut failed = None;
     for_each_slot(&info, obj.base, jump_slot, glob_dat, symbol, |slot| {
@@ -109,12 +91,7 @@ pub fn patch_imports_with(
             failed = Some(errno);
             return false;
         }
-        on_write(slot, old);
         stats.slots_written += 1;
-        stats.first_original.get_or_insert(old);
-        if (text_lo..text_hi).contains(&old) {
-            stats.lazy_unresolved += 1;
-        }
         true
     });
     match failed {
@@ -260,11 +237,11 @@ mod tests {
     }
 
     fn cc(dir: &Path, args: &[&str]) {
-        let out = Command::new("cc")
-            .current_dir(dir)
-            .args(args)
-            .output()
-            .expect("cc not runnable");
+        let out = crate::testutil::run(
+            Command::new("cc").current_dir(dir).args(args),
+            std::time::Duration::from_secs(120),
+            &format!("cc {args:?}"),
+        );
         assert!(
             out.status.success(),
             "cc {args:?}: {}",
@@ -309,8 +286,14 @@ mod tests {
         let h = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_LAZY | libc::RTLD_LOCAL) };
         assert!(!h.is_null(), "dlopen {path:?} failed");
         let want = path.as_os_str().as_encoded_bytes().to_vec();
-        let obj =
-            elf::find_object(|o| o.name_bytes() == want.as_slice()).expect("object not listed");
+        let mut obj = None;
+        elf::for_each_object(|o| {
+            if o.name_bytes() == want.as_slice() {
+                obj = Some(*o);
+            }
+            obj.is_none()
+        });
+        let obj = obj.expect("object not listed");
         // The mappings outlive the files.
         let _ = std::fs::remove_dir_all(&dir);
         (h, obj)
@@ -346,16 +329,31 @@ mod tests {
             .unwrap()
     }
 
+    /// `(slot address, value)` of every slot naming `symbol`, read now.
+    fn slots(obj: &LoadedObject, symbol: &[u8]) -> Vec<(usize, usize)> {
+        let info = elf::dynamic_info(obj).unwrap();
+        let (jump_slot, glob_dat) = RELOC_TYPES.unwrap();
+        let mut found = Vec::new();
+        for_each_slot(&info, obj.base, jump_slot, glob_dat, symbol, |slot| {
+            // SAFETY: a relocation's r_offset addresses an aligned GOT slot in the mapped image.
+            let cell = unsafe { AtomicUsize::from_ptr(slot as *mut usize) };
+            found.push((slot, cell.load(Ordering::Acquire)));
+            true
+        });
+        found
+    }
+
     /// Patches cgofix_tgt in a freshly built case and checks the call path;
-    /// returns (stats, slot addresses, handle).
+    /// returns the slots as they were before the patch (address, old value)
+    /// and the handle.
     fn patch_case(
         case: &str,
         flags: &[&str],
-    ) -> (PatchStats, Vec<usize>, *mut libc::c_void, LoadedObject) {
+    ) -> (Vec<(usize, usize)>, *mut libc::c_void, LoadedObject) {
         let (h, obj) = load_case(case, flags);
         assert!(imports(&obj, b"cgofix_tgt"), "{case}: import not seen");
-        let mut slots = Vec::new();
-        let r = patch_imports_with(&obj, b"cgofix_tgt", repl(), |s, _| slots.push(s));
+        let before = slots(&obj, b"cgofix_tgt");
+        let r = patch_imports(&obj, b"cgofix_tgt", repl());
         let PatchResult::Done(st) = r else {
             panic!("{case}: {r:?}")
         };
@@ -364,27 +362,43 @@ mod tests {
             (1, 1, 0),
             "{case}"
         );
+        assert_eq!(before.len(), 1, "{case}");
+        assert_eq!(
+            slots(&obj, b"cgofix_tgt"),
+            [(before[0].0, repl())],
+            "{case}"
+        );
         assert_eq!(
             call(sym(h, "call_tgt"), 1),
             1001,
             "{case}: replacement not called"
         );
-        (st, slots, h, obj)
+        (before, h, obj)
     }
 
     fn lazy_env() -> bool {
         std::env::var_os("LD_BIND_NOW").is_none_or(|v| v.is_empty())
     }
 
+    /// How many of `before`'s old values point into `obj`'s own code: an
+    /// unresolved lazy-binding PLT entry, not the real function.
+    fn lazy_unresolved(obj: &LoadedObject, before: &[(usize, usize)]) -> usize {
+        let (lo, hi) = elf::text_range(obj);
+        before
+            .iter()
+            .filter(|(_, old)| (lo..hi).contains(old))
+            .count()
+    }
+
     #[test]
     fn lazy_binding_jump_slot() {
-        let (st, _, h, obj) = patch_case("lazy", &["-Wl,-z,lazy"]);
+        let (before, h, obj) = patch_case("lazy", &["-Wl,-z,lazy"]);
         if !lazy_env() || elf::dynamic_info(&obj).unwrap().bind_now() {
             return;
         }
         // Never called before the patch: the slot still pointed at the PLT stub.
-        let stub = st.first_original.unwrap();
-        assert_eq!(st.lazy_unresolved, 1);
+        let stub = before[0].1;
+        assert_eq!(lazy_unresolved(&obj, &before), 1);
         assert!((elf::text_range(&obj).0..elf::text_range(&obj).1).contains(&stub));
         // As documented: calling through the stub binds the symbol and so undoes the patch.
         assert_eq!(call(stub, 1), 2);
@@ -393,20 +407,20 @@ mod tests {
 
     #[test]
     fn now_binding_returns_real_target() {
-        let (st, slots, h, obj) = patch_case("now", &["-Wl,-z,norelro,-z,now"]);
+        let (before, h, obj) = patch_case("now", &["-Wl,-z,norelro,-z,now"]);
         assert!(elf::dynamic_info(&obj).unwrap().bind_now());
-        assert_eq!(st.first_original, Some(sym(h, "cgofix_tgt")));
-        assert_eq!(st.lazy_unresolved, 0);
-        assert_eq!(call(st.first_original.unwrap(), 1), 2);
-        assert!(perms(slots[0]).starts_with("rw"));
+        assert_eq!(before[0].1, sym(h, "cgofix_tgt"));
+        assert_eq!(lazy_unresolved(&obj, &before), 0);
+        assert_eq!(call(before[0].1, 1), 2);
+        assert!(perms(before[0].0).starts_with("rw"));
     }
 
     #[test]
     fn relro_now_read_only_got() {
-        let (st, slots, h, obj) = patch_case("relro_now", &["-Wl,-z,relro,-z,now"]);
+        let (before, h, obj) = patch_case("relro_now", &["-Wl,-z,relro,-z,now"]);
         assert!(elf::dynamic_info(&obj).unwrap().relro.is_some());
-        assert_eq!(st.first_original, Some(sym(h, "cgofix_tgt")));
-        assert_eq!(perms(slots[0]), "r--p", "protection not restored");
+        assert_eq!(before[0].1, sym(h, "cgofix_tgt"));
+        assert_eq!(perms(before[0].0), "r--p", "protection not restored");
     }
 
     #[test]
@@ -414,21 +428,19 @@ mod tests {
         let (h, obj) = load_case("noplt", &["-fno-plt", "-Wl,-z,relro"]);
         let info = elf::dynamic_info(&obj).unwrap();
         // -fno-plt calls through a GLOB_DAT slot in .got, which RELRO covers.
-        let mut slot = 0;
-        let r = patch_imports_with(&obj, b"cgofix_tgt", repl(), |s, _| slot = s);
+        let before = slots(&obj, b"cgofix_tgt");
+        let r = patch_imports(&obj, b"cgofix_tgt", repl());
         assert_eq!(r.stats().unwrap().slots_written, 1);
-        assert_eq!(perms(slot), "r--p", "protection not restored");
-        assert_eq!(
-            r.stats().unwrap().first_original,
-            Some(sym(h, "cgofix_tgt"))
-        );
+        assert_eq!(before.len(), 1);
+        assert_eq!(perms(before[0].0), "r--p", "protection not restored");
+        assert_eq!(before[0].1, sym(h, "cgofix_tgt"));
         assert_eq!(call(sym(h, "call_tgt"), 2), 1002);
         assert!(info.pltrelsz == 0 || info.jmprel != 0);
     }
 
     #[test]
     fn patching_twice_is_idempotent() {
-        let (_, slots, h, obj) = patch_case("twice", &[]);
+        let (before, h, obj) = patch_case("twice", &[]);
         let again = patch_imports(&obj, b"cgofix_tgt", repl());
         let want = PatchStats {
             slots_found: 1,
@@ -437,7 +449,7 @@ mod tests {
         };
         assert_eq!(again, PatchResult::Done(want));
         assert_eq!(call(sym(h, "call_tgt"), 1), 1001);
-        assert_eq!(slots.len(), 1);
+        assert_eq!(before.len(), 1);
     }
 
     #[test]

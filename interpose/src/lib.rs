@@ -5,11 +5,16 @@
 //!   every hook call, in the style of compiler-rt's `REAL(x)` pointers.
 //! * [`hook!`]: declares an exported wrapper that never unwinds into C.
 //! * [`elf`]: walking the objects loaded in this process (no allocation).
+//! * [`goinfo`]: a Go object's version and build mode from its bytes, shared
+//!   by the shim and the `cgofix` command.
 //! * [`got`]: rewriting an object's relocation slots for one symbol.
 
 pub mod elf;
+pub mod goinfo;
 pub mod got;
 mod real;
+#[cfg(test)]
+mod testutil;
 
 pub use real::{RealFn, next_symbol};
 

@@ -62,11 +62,6 @@ impl<F: Copy> RealFn<F> {
         found.is_some()
     }
 
-    /// Sets the slot directly (e.g. to a target found another way).
-    pub fn set(&self, addr: usize) {
-        self.addr.store(addr, Ordering::Release);
-    }
-
     /// The raw address, 0 when unresolved.
     pub fn addr(&self) -> usize {
         self.addr.load(Ordering::Acquire)
@@ -80,7 +75,7 @@ impl<F: Copy> RealFn<F> {
             return None;
         }
         // SAFETY: F is a function-pointer type of pointer size (checked at
-        // compile time) and `p` is a non-null address that `resolve`/`set`
+        // compile time) and `p` is a non-null address that `resolve`
         // obtained for a function with F's signature.
         Some(unsafe { std::mem::transmute_copy::<usize, F>(&p) })
     }
