@@ -15,24 +15,28 @@ use std::sync::atomic::{AtomicBool, Ordering};
 static SECOND_WARNED: AtomicBool = AtomicBool::new(false);
 use crate::{goinit, log, napi, signals};
 use interpose::elf::{self, LoadedObject};
+use interpose::goinfo;
 
 fn path_of(obj: &LoadedObject) -> String {
     String::from_utf8_lossy(obj.name_bytes()).into_owned()
 }
 
-/// Go version and build mode of a Go object, as the report shows them.
+/// Go version and build mode of a Go object, as the report shows them: the
+/// same definition `cgofix doctor` uses (`interpose::goinfo`; for Go < 1.20,
+/// which records no build mode, inferred from how the object was linked).
 fn describe(obj: &LoadedObject) -> (Option<String>, Option<String>) {
-    let Some(version) = elf::go_version_from_memory(obj) else {
-        return (None, None);
-    };
-    let buildmode = elf::go_modinfo_from_memory(obj, version).and_then(|m| {
-        let m = String::from_utf8_lossy(m);
-        let at = m.find("-buildmode=")? + "-buildmode=".len();
-        Some(m[at..].split(['\n', ' ', '\t']).next()?.to_string())
-    });
+    let version = elf::go_version_from_memory(obj);
+    let recorded = version
+        .and_then(|v| elf::go_modinfo_from_memory(obj, v))
+        .and_then(goinfo::recorded_buildmode);
+    let buildmode = goinfo::buildmode(
+        recorded,
+        elf::lookup_dynsym(obj, goinfo::CGO_WAIT).is_some(),
+        elf::is_symbolic(obj),
+    );
     (
-        Some(String::from_utf8_lossy(version).into_owned()),
-        buildmode,
+        version.map(|v| String::from_utf8_lossy(v).into_owned()),
+        buildmode.map(str::to_owned),
     )
 }
 
@@ -93,7 +97,7 @@ fn examine(cfg: &Config, rows: &mut Rows, obj: &LoadedObject, is_go: bool, napi_
     }
     let state = goinit::initial_state(is_go, cfg.go_init);
     if let Some(slot) = slot {
-        let wait = elf::lookup_dynsym(obj, b"_cgo_wait_runtime_init_done").unwrap_or(0);
+        let wait = elf::lookup_dynsym(obj, goinfo::CGO_WAIT).unwrap_or(0);
         let napi_module = elf::lookup_dynsym(obj, b"napi_register_module_v1").is_some();
         goinit::arm(slot, state, wait, !napi_module);
     }
