@@ -51,6 +51,11 @@ pub fn fixtures(go: Go) -> PathBuf {
     out
 }
 
+/// Async works tests/fixtures/js/mix.js queues per module it loads: 20
+/// `asyncWork` calls and one `probeStackSize`, each one call of
+/// `napi_queue_async_work`.
+pub const MIX_WORKS_PER_MODULE: u64 = 21;
+
 /// tests/fixtures/js/NAME.
 pub fn js(name: &str) -> PathBuf {
     root().join("tests/fixtures/js").join(name)
