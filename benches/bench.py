@@ -4,8 +4,8 @@ the same session, alternating A/B, and reports the median of the per-round
 ratios (shim / plain) with its spread. Not a test: it prints figures.
 
 Usage: scripts/bench.sh [--rounds N] [--quick] [--markdown]
-Environment (set by scripts/bench.sh): CGOFIX_TEST_LIB, CGOFIX_BUNS,
-CGOFIX_BENCH_DIR (C programs), CGOFIX_BENCH_FIXTURES (Go fixtures dir).
+Environment (set by scripts/bench.sh): CGOFIXTEST_LIB, CGOFIXTEST_BUNS,
+CGOFIXTEST_BENCH_DIR (C programs), CGOFIXTEST_BENCH_FIXTURES (Go fixtures dir).
 """
 import argparse
 import os
@@ -15,10 +15,10 @@ import subprocess
 import sys
 import time
 
-LIB = os.environ["CGOFIX_TEST_LIB"]
-BUNS = dict(kv.split("=", 1) for kv in os.environ["CGOFIX_BUNS"].strip('"').split())
-BIN = os.environ["CGOFIX_BENCH_DIR"]
-FIX = os.environ["CGOFIX_BENCH_FIXTURES"]
+LIB = os.environ["CGOFIXTEST_LIB"]
+BUNS = dict(kv.split("=", 1) for kv in os.environ["CGOFIXTEST_BUNS"].strip('"').split())
+BIN = os.environ["CGOFIXTEST_BENCH_DIR"]
+FIX = os.environ["CGOFIXTEST_BENCH_FIXTURES"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE = "/usr/bin/node"
 

@@ -13,14 +13,18 @@
 #         the library then loads on any glibc >= that (see README, "glibc")
 #   cargo plain `cargo build --release`: requires the build host's glibc
 #         symbol versions (GLIBC_2.34 on glibc >= 2.34 hosts)
-# cargo-zigbuild is found as $CGOFIX_ZIGBUILD (scripts/setup-deps.sh prints
-# it) or on PATH; it needs `zig` on PATH or the `ziglang` Python package
-# importable by the `python3` next to it (both come from PyPI: `pip install
-# ziglang cargo-zigbuild`).
+# cargo-zigbuild is found as $CGOFIX_ZIGBUILD (the tests pass the
+# CGOFIXTEST_ZIGBUILD that scripts/setup-deps.sh prints) or on PATH; it needs
+# `zig` on PATH or the `ziglang` Python package importable by the `python3`
+# next to it (both come from PyPI: `pip install ziglang cargo-zigbuild`).
 #
 # The zig build uses its own target dir (target/zig, or $CGOFIX_ZIG_TARGET_DIR)
 # so it never waits on, or replaces, the target/release/libcgofix.so that the
 # tests preload.
+#
+# CGOFIX_BUILD, CGOFIX_GLIBC, CGOFIX_ZIGBUILD and CGOFIX_ZIG_TARGET_DIR are
+# this product script's documented inputs (the Dockerfiles set them), so the
+# shim knows them too (src/config.rs) and stays quiet when they are exported.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

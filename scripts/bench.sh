@@ -5,14 +5,14 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 eval "$(bash scripts/setup-deps.sh)"
-export CGOFIX_BUNS
+export CGOFIXTEST_BUNS
 cargo build --release --quiet -p cgofix
-export CGOFIX_TEST_LIB="$root/target/release/libcgofix.so"
-export CGOFIX_BENCH_DIR="$root/target/bench"
-mkdir -p "$CGOFIX_BENCH_DIR"
+export CGOFIXTEST_LIB="$root/target/release/libcgofix.so"
+export CGOFIXTEST_BENCH_DIR="$root/target/bench"
+mkdir -p "$CGOFIXTEST_BENCH_DIR"
 for p in threads sigaction; do
-    cc -O2 -pthread "benches/$p.c" -o "$CGOFIX_BENCH_DIR/$p"
+    cc -O2 -pthread "benches/$p.c" -o "$CGOFIXTEST_BENCH_DIR/$p"
 done
-export CGOFIX_BENCH_FIXTURES="$root/target/fixtures/go-newest"
-CGOFIX_NAPI_INCLUDE="$CGOFIX_NAPI_INCLUDE" bash tests/fixtures/build.sh "$CGOFIX_BENCH_FIXTURES" "$CGOFIX_GONEW" >&2
+export CGOFIXTEST_BENCH_FIXTURES="$root/target/fixtures/go-newest"
+CGOFIXTEST_NAPI_INCLUDE="$CGOFIXTEST_NAPI_INCLUDE" bash tests/fixtures/build.sh "$CGOFIXTEST_BENCH_FIXTURES" "$CGOFIXTEST_GONEW" >&2
 exec python3 benches/bench.py "$@"

@@ -13,16 +13,16 @@ cargo build --release --quiet -p cgofix
 lib="$root/target/release/libcgofix.so"
 
 echo "==> installing Bun $BUN_VERSION and Go (cached in ~/.cache/cgofix)"
-eval "$(CGOFIX_BUN_VERSIONS="$BUN_VERSION" bash scripts/setup-deps.sh)"
-bun="${CGOFIX_BUNS#*=}"
+eval "$(CGOFIXTEST_BUN_VERSIONS="$BUN_VERSION" bash scripts/setup-deps.sh)"
+bun="${CGOFIXTEST_BUNS#*=}"
 bun="${bun%\"}"
 
-echo "==> building examples/go-ffi-wasm with $("$CGOFIX_GONEW" version)"
+echo "==> building examples/go-ffi-wasm with $("$CGOFIXTEST_GONEW" version)"
 out="$root/build/example"
 mkdir -p "$out"
 (cd examples/go-ffi-wasm &&
     GOCACHE="$out/gocache" GOPATH="$out/gopath" GOFLAGS= GOTOOLCHAIN=local \
-    GOPROXY=off CGO_ENABLED=1 "$CGOFIX_GONEW" build -buildmode=c-shared \
+    GOPROXY=off CGO_ENABLED=1 "$CGOFIXTEST_GONEW" build -buildmode=c-shared \
     -o "$out/libgofib.so" .)
 
 # run LABEL [ENV...]: runs the app, prints its output and sets $result.

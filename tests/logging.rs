@@ -1,16 +1,15 @@
 //! Diagnostics on request, silence by default.
 
-mod common;
-use common::*;
 use std::time::Duration;
+use testkit::*;
 
 fn livelock_run(env: &[(&str, &str)]) -> Outcome {
     let dir = fixtures(Go::Newest);
     let mut c = command(&bun("1.3.14"), true);
     c.arg(js("mix.js")).arg("end").arg(dir.join("cshared.node"));
     c.envs(env.iter().copied());
-    let o = run(c, Duration::from_secs(60));
-    o.expect_success(&format!("mix {env:?}"));
+    let o = run(format!("mix bun1.3.14 {env:?}"), c, Duration::from_secs(60));
+    o.expect_success();
     o
 }
 
@@ -44,9 +43,8 @@ fn debug_says_what_each_hook_decided() {
 
 #[test]
 fn log_file_appends_with_pid() {
-    let path = root().join("target/tmp/cgofix-log-test.log");
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let _ = std::fs::remove_file(&path);
+    let dir = tempdir("log file");
+    let path = dir.join("cgofix.log");
     let p = path.to_str().unwrap();
     for _ in 0..2 {
         let o = livelock_run(&[("CGOFIX_LOG", "info"), ("CGOFIX_LOG_FILE", p)]);

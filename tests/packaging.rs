@@ -10,15 +10,11 @@
 //!   documented floor (README, "glibc"): 2.17 for the zig build the images
 //!   ship, 2.35 for a plain `cargo build --release` on a glibc >= 2.35 host.
 
-mod common;
-
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{Outcome, root, run};
+use testkit::{required_tool, root, run, tempdir};
 
 const INSTALL_PATH: &str = "/usr/local/lib/libcgofix.so";
 const VARIANTS: [&str; 3] = ["debian", "slim", "distroless"];
@@ -28,45 +24,6 @@ const ZIG_GLIBC_FLOOR: (u32, u32) = (2, 17);
 /// (libpthread/libdl merged into libc there: pthread_*, dlsym@GLIBC_2.34;
 /// the static unwinder from build.rs: _dl_find_object@GLIBC_2.35).
 const PLAIN_GLIBC_FLOOR: (u32, u32) = (2, 35);
-
-// ---------------------------------------------------------------------------
-// setup-deps.sh values (env when run by scripts/test.sh, else the script)
-
-fn setup_var(key: &str) -> Option<String> {
-    static VARS: OnceLock<HashMap<String, String>> = OnceLock::new();
-    if let Ok(v) = std::env::var(key) {
-        return Some(v);
-    }
-    let vars = VARS.get_or_init(|| {
-        let mut c = Command::new("bash");
-        c.arg(root().join("scripts/setup-deps.sh"));
-        let o = run(c, Duration::from_secs(20 * 60));
-        let Outcome::Finished {
-            code: Some(0),
-            stdout,
-            ..
-        } = &o
-        else {
-            panic!("scripts/setup-deps.sh failed: {o:?}");
-        };
-        stdout
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
-            .collect()
-    });
-    vars.get(key).cloned()
-}
-
-/// A tool scripts/setup-deps.sh installs: its absence is a failure, not a
-/// reason to check less.
-fn required_tool(key: &str) -> PathBuf {
-    let p = PathBuf::from(
-        setup_var(key).unwrap_or_else(|| panic!("scripts/setup-deps.sh printed no {key}")),
-    );
-    assert!(p.is_file(), "{key}={} is not installed", p.display());
-    p
-}
 
 // ---------------------------------------------------------------------------
 // Dockerfile parsing
@@ -440,25 +397,22 @@ fn dockerfile_checker_catches_mistakes() {
 
 #[test]
 fn hadolint_accepts_the_dockerfiles() {
-    let hadolint = required_tool("CGOFIX_HADOLINT");
+    let hadolint = required_tool("CGOFIXTEST_HADOLINT");
     let mut c = Command::new(&hadolint);
     c.arg("--no-color").current_dir(root());
     for v in VARIANTS {
         c.arg(dockerfile(v));
     }
-    let o = run(c, Duration::from_secs(60));
-    o.expect_success("hadolint docker/Dockerfile.*");
+    run("hadolint docker/Dockerfile.*", c, Duration::from_secs(60)).expect_success();
     // And that it really lints: a known violation (DL3007: `latest` tag) fails.
-    let dir = root().join("target/packaging-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    let bad = dir.join(format!("Dockerfile.bad-{}", std::process::id()));
+    let dir = tempdir("hadolint");
+    let bad = dir.join("Dockerfile.bad");
     std::fs::write(&bad, "FROM debian:latest\nRUN cd /tmp && echo hi\n").unwrap();
     let mut c = Command::new(&hadolint);
     c.arg("--no-color").arg(&bad);
-    let o = run(c, Duration::from_secs(60));
-    let _ = std::fs::remove_file(&bad);
+    let o = run("hadolint on a bad Dockerfile", c, Duration::from_secs(60));
     assert!(
-        matches!(&o, Outcome::Finished { code: Some(c), .. } if *c != 0),
+        o.finished().code().is_some_and(|c| c != 0),
         "hadolint accepted a bad Dockerfile: {o:?}"
     );
 }
@@ -614,8 +568,12 @@ fn glibc_floor(elf: &Elf) -> (u32, u32) {
 fn objdump_t(p: &Path) -> String {
     let mut c = Command::new("objdump");
     c.arg("-T").arg(p);
-    let o = run(c, Duration::from_secs(60));
-    o.expect_success("objdump -T");
+    let o = run(
+        format!("objdump -T {}", p.display()),
+        c,
+        Duration::from_secs(60),
+    );
+    o.expect_success();
     o.stdout().to_string()
 }
 
@@ -644,14 +602,18 @@ fn unversioned_imports(dump: &str) -> Vec<String> {
 /// a Go c-shared `.node`, one WebAssembly call. Finishing proves it loads
 /// and works, not only that it links.
 fn shipped_library_fixes_the_hang(lib: &Path) {
-    let dir = common::fixtures(common::Go::Newest);
-    let mut c = common::command(&common::bun("1.3.14"), false);
-    c.arg(common::js("livelock.js"))
+    let dir = testkit::fixtures(testkit::Go::Newest);
+    let mut c = testkit::command(&testkit::bun("1.3.14"), false);
+    c.arg(testkit::js("livelock.js"))
         .arg(dir.join("cshared.node"))
         .arg("node")
         .env("LD_PRELOAD", lib);
-    let o = run(c, Duration::from_secs(60));
-    o.expect_success("shipped library: livelock bun1.3.14 go-newest cshared.node");
+    let o = run(
+        "shipped library: livelock bun1.3.14 go-newest cshared.node",
+        c,
+        Duration::from_secs(60),
+    );
+    o.expect_success();
     assert!(
         o.stdout().contains("CGOFIX-OK livelock"),
         "shipped library: no marker: {}",
@@ -735,7 +697,7 @@ fn check_library(p: &Path, floor: (u32, u32), what: &str) {
 #[test]
 fn release_library_stays_at_the_plain_glibc_floor() {
     // What scripts/test.sh builds (`cargo build --release`) and preloads.
-    check_library(&common::shim(), PLAIN_GLIBC_FLOOR, "cargo build --release");
+    check_library(&testkit::shim(), PLAIN_GLIBC_FLOOR, "cargo build --release");
 }
 
 #[test]
@@ -750,20 +712,21 @@ fn glibc_version_parsing() {
 
 #[test]
 fn build_shim_script_builds_a_stripped_library() {
-    let zig = required_tool("CGOFIX_ZIGBUILD");
-    let out_dir = root()
-        .join("target/packaging-tests")
-        .join(format!("dist-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&out_dir);
+    let zig = required_tool("CGOFIXTEST_ZIGBUILD");
+    let tmp = tempdir("build-shim");
+    // Not created yet: the script makes it.
+    let out_dir = tmp.join("dist");
     let mut c = Command::new("bash");
+    // CGOFIX_BUILD and CGOFIX_ZIGBUILD are the script's own (product)
+    // variables, as in the Dockerfiles.
     c.arg(root().join("docker/build-shim.sh"))
         .arg(&out_dir)
         .current_dir("/")
         .env("CGOFIX_BUILD", "zig")
         .env("CGOFIX_ZIGBUILD", &zig);
     // A cold zig build takes about a minute here.
-    let o = run(c, Duration::from_secs(15 * 60));
-    o.expect_success("docker/build-shim.sh");
+    let o = run("docker/build-shim.sh", c, Duration::from_secs(15 * 60));
+    o.expect_success();
     let printed = o.stdout().trim();
     assert_eq!(
         printed.lines().count(),
@@ -786,5 +749,4 @@ fn build_shim_script_builds_a_stripped_library() {
     );
     check_library(&lib, ZIG_GLIBC_FLOOR, "build-shim.sh (zig)");
     shipped_library_fixes_the_hang(&lib);
-    let _ = std::fs::remove_dir_all(&out_dir);
 }

@@ -1,7 +1,8 @@
 //! Reliability: the shim never makes a process worse (issue 8).
 //!
-//! 1. No harm: unrelated programs give the same stdout, stderr, exit code
-//!    and signal with and without the shim.
+//! 1. No harm: unrelated programs (shells, coreutils, Python, Perl, git,
+//!    Node, every installed Bun) give the same stdout, stderr, exit code and
+//!    signal with and without the shim.
 //! 2. Storms: thousands of threads created and joined under a signal storm
 //!    aimed at every thread; Go async work from several Bun Workers while GC
 //!    and `--cpu-prof` run. Repeated runs, zero crashes, zero hangs.
@@ -22,78 +23,51 @@
 //! 6. Valgrind memcheck on C programs under the shim.
 //!
 //! Longer and repeated versions: `scripts/soak.sh RUNS` (it sets
-//! `CGOFIX_SOAK_RUNS`, read by the storm tests here).
+//! `CGOFIXTEST_SOAK_RUNS`, read by the storm tests here).
 
-mod common;
-use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use testkit::report::{module, modules, num, text};
+use testkit::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
 /// An affected Bun without the shim is given this long before it counts as
 /// hung (a good run takes well under a second).
 const HANG_AFTER: Duration = Duration::from_secs(8);
 
-/// Storm repetitions per configuration: `CGOFIX_SOAK_RUNS` or `default`.
+/// Storm repetitions per configuration: `CGOFIXTEST_SOAK_RUNS` or `default`.
 fn runs(default: usize) -> usize {
-    std::env::var("CGOFIX_SOAK_RUNS")
+    std::env::var("CGOFIXTEST_SOAK_RUNS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn tempdir(case: &str) -> PathBuf {
-    let d = root()
-        .join("target/tmp/reliability")
-        .join(case.replace([' ', '/', '='], "_"));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 /// Compiles tests/programs/SRC.c into target/programs/OUT with `flags`
 /// (used for shared objects and static binaries, which `c_program` does not
 /// build). Rebuilt every test process: cheap, and never stale.
 fn cc(src: &str, out: &str, flags: &[&str]) -> PathBuf {
-    let dir = root().join("target/programs");
-    std::fs::create_dir_all(&dir).unwrap();
-    let out = dir.join(out);
-    // Unique per call: tests run in parallel threads of one process.
-    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let tmp = out.with_extension(format!("tmp{}-{n}", std::process::id()));
-    let st = Command::new("cc")
-        .args(["-O2", "-Wall", "-Werror", "-pthread"])
-        .args(flags)
-        .arg(root().join("tests/programs").join(format!("{src}.c")))
-        .arg("-o")
-        .arg(&tmp)
-        .status()
-        .expect("run cc");
-    assert!(st.success(), "compiling {src}.c {flags:?}");
-    std::fs::rename(&tmp, &out).unwrap();
-    out
-}
-
-/// (exit code, signal) of a finished run; panics with the case name on a hang.
-fn status(case: &str, o: &Outcome) -> (Option<i32>, Option<i32>) {
-    match o {
-        Outcome::Finished { code, signal, .. } => (*code, *signal),
-        Outcome::Hung { stdout, stderr } => {
-            panic!("HANG: {case}\n--- stdout\n{stdout}\n--- stderr\n{stderr}")
-        }
-    }
+    let mut all = vec!["-Wall", "-Werror"];
+    all.extend(flags);
+    testkit::cc(out, &[program_source(src)], &all)
 }
 
 /// Runs `mk(false)` (control) and `mk(true)` (shim) and requires identical
 /// exit code, signal, stdout and stderr, and the expected exit code.
 /// Returns the shim run's stdout.
 fn same_as_control(case: &str, want_code: i32, mk: impl Fn(bool) -> Command) -> String {
-    let plain = run(mk(false), LIMIT);
-    let shimmed = run(mk(true), LIMIT);
-    let ps = status(&format!("{case} without shim"), &plain);
-    let ss = status(&format!("{case} with shim"), &shimmed);
+    same_as_control_run(case, want_code, mk)
+        .stdout()
+        .to_string()
+}
+
+/// `same_as_control`, returning the shim run.
+fn same_as_control_run(case: &str, want_code: i32, mk: impl Fn(bool) -> Command) -> Outcome {
+    let plain = run(format!("{case} without shim"), mk(false), LIMIT);
+    let shimmed = run(format!("{case} with shim"), mk(true), LIMIT);
+    let ps = plain.exit();
+    let ss = shimmed.exit();
     assert_eq!(
         ps,
         (Some(want_code), None),
@@ -103,7 +77,7 @@ fn same_as_control(case: &str, want_code: i32, mk: impl Fn(bool) -> Command) -> 
     assert_eq!(shimmed.stdout(), plain.stdout(), "{case}: stdout differs");
     assert_eq!(shimmed.stderr(), plain.stderr(), "{case}: stderr differs");
     assert!(!plain.stdout().is_empty(), "{case}: no output to compare");
-    shimmed.stdout().to_string()
+    shimmed
 }
 
 /// `program args...`, with or without the shim.
@@ -167,6 +141,7 @@ os.kill(os.getpid(), signal.SIGUSR2)
 r = subprocess.run([sys.executable, "-c", "import sys; print('child'); sys.exit(5)"],
                    capture_output=True, text=True)
 print(sorted(out)[-1], len(out), hits, r.stdout.strip(), r.returncode)
+print("handler kept", signal.getsignal(signal.SIGUSR1) is not None)
 print("warning: to stderr", file=sys.stderr)
 sys.exit(4)
 "#;
@@ -174,6 +149,7 @@ sys.exit(4)
         cmd("/usr/bin/python3", &["-c", py], s)
     });
     assert!(out.contains("[10, 12] child 5"), "{out}");
+    assert!(out.contains("handler kept True"), "{out}");
 }
 
 #[test]
@@ -191,6 +167,7 @@ print STDERR "perl warns\n"; exit 6;
 #[test]
 fn no_harm_git() {
     let dir = tempdir("no harm git");
+    let dir = dir.path();
     let script = r#"
 set -u
 rm -rf repo && git -c init.defaultBranch=main init -q repo && cd repo
@@ -203,8 +180,8 @@ git frobnicate; exit $?
 "#;
     let out = same_as_control("no harm git", 1, |s| {
         let mut c = cmd("/bin/bash", &["-c", script], s);
-        c.current_dir(&dir)
-            .env("HOME", &dir)
+        c.current_dir(dir)
+            .env("HOME", dir)
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_AUTHOR_NAME", "Reliability")
             .env("GIT_AUTHOR_EMAIL", "r@example.invalid")
@@ -256,10 +233,31 @@ fn no_harm_node_and_bun() {
             c.arg(&script).current_dir(&dir);
             c
         });
+        // 42 = workerData 21 * 2 (the count loop adds 100000 - 100000), and
+        // the WebAssembly `add(20, 22)`.
         assert!(
             out.contains("worker said 42 wasm 42 200000") && out.contains("usr2"),
             "{label}: {out}"
         );
+    }
+}
+
+/// Every Bun scripts/setup-deps.sh installs (1.0 to 1.4): a WebAssembly
+/// instance and a timer, same output, nothing on stderr under the shim.
+/// (Formerly tests/unrelated.rs `bun_all_versions`.)
+#[test]
+fn no_harm_every_bun() {
+    let js = "const w = new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array([0,97,115,109,1,0,0,0]))); \
+              setTimeout(() => console.log('bun', typeof w, [1,2,3].reduce((a, b) => a + b)), 20);";
+    for (v, path) in &deps().buns {
+        let case = format!("no harm bun {v}");
+        let o = same_as_control_run(&case, 0, |s| {
+            let mut c = command(path, s);
+            c.args(["-e", js]);
+            c
+        });
+        assert_eq!(o.stdout(), "bun object 6\n", "{case}");
+        assert_eq!(o.stderr(), "", "{case}: stderr under the shim");
     }
 }
 
@@ -289,17 +287,14 @@ fn thread_signal_storm() {
         let c = cmd(prog.to_str().unwrap(), &["4", "1000"], shim);
         let s = storm(&case, c, &sigs, LIMIT);
         assert!(
-            s.code == Some(0) && s.signal.is_none(),
-            "{case}: exit {:?} signal {:?}\n{}\n{}",
-            s.code,
-            s.signal,
-            s.stdout,
-            s.stderr
+            s.run.code() == Some(0) && s.run.signal().is_none(),
+            "{:?}",
+            s.run
         );
-        let kv = lines_by_key(&s.stdout);
+        let kv = lines_by_key(&s.run.stdout);
         let ok = kv
             .get("OK")
-            .unwrap_or_else(|| panic!("{case}: {}", s.stdout));
+            .unwrap_or_else(|| panic!("{case}: {}", s.run.stdout));
         assert!(
             ok.starts_with("threads=4000 bad=0 "),
             "{case}: {ok} (sent {})",
@@ -315,7 +310,7 @@ fn thread_signal_storm() {
             "{case}: not a storm: sent {} handled {hits}",
             s.sent
         );
-        assert_eq!(s.stderr, "", "{case}");
+        assert_eq!(s.run.stderr, "", "{case}");
         total_sent += s.sent;
         eprintln!("{case}: {ok} sent={}", s.sent);
     }
@@ -329,7 +324,7 @@ fn workers(
     shim: bool,
     prof: Option<&str>,
     timeout: Duration,
-) -> Outcome {
+) -> (Outcome, TempDir) {
     let dir = tempdir(case);
     let mut c = command(&bun(ver), shim);
     if let Some(interval) = prof {
@@ -342,7 +337,7 @@ fn workers(
         .arg(module)
         .args(["6", "30"])
         .current_dir(&dir);
-    run(c, timeout)
+    (run(case, c, timeout), dir)
 }
 
 /// Runs the workers storm `n` times per configuration; returns the cases
@@ -365,8 +360,8 @@ fn workers_storm_at(
         for i in 0..n {
             let p = if prof { " --cpu-prof" } else { "" };
             let case = format!("workers bun{ver}{p} {} {m} run {i}", go.label());
-            let o = workers(&case, ver, &module, true, prof.then_some(interval), LIMIT);
-            let (code, signal) = status(&case, &o);
+            let (o, dir) = workers(&case, ver, &module, true, prof.then_some(interval), LIMIT);
+            let (code, signal) = o.exit();
             done += 1;
             if code != Some(0)
                 || !o
@@ -381,9 +376,6 @@ fn workers_storm_at(
                 ));
                 continue;
             }
-            let dir = root()
-                .join("target/tmp/reliability")
-                .join(case.replace([' ', '/', '='], "_"));
             let profiles = std::fs::read_dir(&dir).unwrap().count();
             assert_eq!(profiles >= 1, prof, "{case}: --cpu-prof profile files");
         }
@@ -437,9 +429,9 @@ fn bun_1_3_14_cpu_prof_workers_do_not_crash() {
 }
 
 /// The sampling interval of the test above (microseconds);
-/// `CGOFIX_SOAK_INTERVAL` overrides it for measurements.
+/// `CGOFIXTEST_SOAK_INTERVAL` overrides it for measurements.
 fn interval() -> String {
-    std::env::var("CGOFIX_SOAK_INTERVAL").unwrap_or_else(|_| "100".into())
+    std::env::var("CGOFIXTEST_SOAK_INTERVAL").unwrap_or_else(|_| "100".into())
 }
 
 #[test]
@@ -447,7 +439,7 @@ fn go_workers_storm_hangs_without_shim() {
     // The control: the same driver really triggers the bug on an affected
     // Bun, so the storm test above could fail.
     let module = fixtures(Go::Newest).join("cshared.node");
-    let o = workers(
+    let (o, _dir) = workers(
         "workers control bun1.3.14",
         "1.3.14",
         &module,
@@ -459,28 +451,6 @@ fn go_workers_storm_hangs_without_shim() {
 }
 
 // --------------------------------------------------------------- 3. fork/exec
-
-struct Report {
-    lines: Vec<String>,
-}
-
-impl Report {
-    fn read(path: &Path) -> Report {
-        let s = std::fs::read_to_string(path).unwrap_or_default();
-        Report {
-            lines: s.lines().map(str::to_string).collect(),
-        }
-    }
-    fn field<'a>(line: &'a str, key: &str) -> &'a str {
-        let k = format!("\"{key}\":");
-        let at = line
-            .find(&k)
-            .unwrap_or_else(|| panic!("no {key} in {line}"))
-            + k.len();
-        let rest = &line[at..];
-        &rest[..rest.find([',', '}']).unwrap_or(rest.len())]
-    }
-}
 
 #[test]
 fn fork_exec_paths_and_inherited_env() {
@@ -494,11 +464,11 @@ fn fork_exec_paths_and_inherited_env() {
         }
         c
     };
-    let plain = run(mk(false), LIMIT);
-    let shimmed = run(mk(true), LIMIT);
-    for (label, o) in [("control", &plain), ("shim", &shimmed)] {
-        let case = format!("forkexec {label}");
-        o.expect_success(&case);
+    let plain = run("forkexec control", mk(false), LIMIT);
+    let shimmed = run("forkexec shim", mk(true), LIMIT);
+    for o in [&plain, &shimmed] {
+        let case = o.case();
+        o.expect_success();
         let kv = lines_by_key(o.stdout());
         for (k, v) in [
             ("fork_child", "exit=7"),
@@ -538,19 +508,19 @@ fn fork_exec_paths_and_inherited_env() {
     // forked child (exit(7)) and the three exec'd `env`s; not the `sh -c`
     // children (dash leaves through _exit) nor the fork-storm children
     // (_exit). Every line names its own process.
-    let r = Report::read(&report);
-    let mut exes: Vec<&str> = r.lines.iter().map(|l| Report::field(l, "exe")).collect();
+    let r = report::read(&report);
+    let mut exes: Vec<&str> = r.iter().map(|l| text(l, "exe")).collect();
     exes.sort();
-    let fe = format!("\"{}\"", prog.display());
+    let fe = prog.display().to_string();
     // Sorted like `exes`: where the checkout lives decides the order.
-    let mut want = vec!["\"/usr/bin/env\""; 3];
+    let mut want = vec!["/usr/bin/env"; 3];
     want.extend([fe.as_str(); 2]);
     want.sort();
-    assert_eq!(exes, want, "{:#?}", r.lines);
-    let mut pids: Vec<&str> = r.lines.iter().map(|l| Report::field(l, "pid")).collect();
+    assert_eq!(exes, want, "{r:#?}");
+    let mut pids: Vec<u64> = r.iter().map(|l| num(l, "pid")).collect();
     pids.sort();
     pids.dedup();
-    assert_eq!(pids.len(), 5, "{:#?}", r.lines);
+    assert_eq!(pids.len(), 5, "{r:#?}");
 }
 
 #[test]
@@ -560,6 +530,7 @@ fn exec_child_has_the_shim_loaded() {
     let prog = c_program("forkexec", &[]);
     let count = |shim: bool| {
         let o = run(
+            format!("forkexec maps shim={shim}"),
             cmd(
                 prog.to_str().unwrap(),
                 &["/bin/cat", "/proc/self/maps"],
@@ -567,7 +538,7 @@ fn exec_child_has_the_shim_loaded() {
             ),
             LIMIT,
         );
-        o.expect_success(&format!("forkexec maps shim={shim}"));
+        o.expect_success();
         let cats = o
             .stdout()
             .split("cmd_")
@@ -608,9 +579,9 @@ fn livelock_cmd(ver: &str, preload: Option<String>) -> Command {
     c
 }
 
-fn expect_livelock_ok(case: &str, o: &Outcome) {
-    o.expect_success(case);
-    assert!(o.stdout().contains("CGOFIX-OK livelock"), "{case}: {o:?}");
+fn expect_livelock_ok(o: &Outcome) {
+    o.expect_success();
+    assert!(o.stdout().contains("CGOFIX-OK livelock"), "{o:?}");
 }
 
 /// `threads` probe output under a given LD_PRELOAD (None: no preload).
@@ -620,8 +591,8 @@ fn threads_out(case: &str, preload: Option<String>, env: &[(&str, &str)]) -> Str
         c.env("LD_PRELOAD", p);
     }
     c.envs(env.iter().copied());
-    let o = run(c, LIMIT);
-    o.expect_success(case);
+    let o = run(case, c, LIMIT);
+    o.expect_success();
     assert_eq!(o.stderr(), "", "{case}");
     o.stdout().to_string()
 }
@@ -636,10 +607,11 @@ fn jemalloc_before_and_after_the_shim() {
         ("shim:jemalloc", format!("{s}:{je}")),
     ] {
         let case = format!("livelock bun1.3.14 {order}");
-        expect_livelock_ok(
-            &case,
-            &run(livelock_cmd("1.3.14", Some(preload.clone())), LIMIT),
-        );
+        expect_livelock_ok(&run(
+            case,
+            livelock_cmd("1.3.14", Some(preload.clone())),
+            LIMIT,
+        ));
         let out = threads_out(&format!("threads {order}"), Some(preload), &[]);
         assert_eq!(out, reference, "threads {order}");
     }
@@ -649,9 +621,8 @@ fn jemalloc_before_and_after_the_shim() {
     c.env("LD_PRELOAD", format!("{je}:{s}"));
     let st = storm("sigstorm jemalloc:shim", c, &STORM_SIGNALS, LIMIT);
     assert!(
-        st.code == Some(0) && st.stdout.contains("OK threads=2048 bad=0"),
-        "{}",
-        st.stdout
+        st.run.code() == Some(0) && st.run.stdout.contains("OK threads=2048 bad=0"),
+        "{st:?}"
     );
 }
 
@@ -667,7 +638,7 @@ fn ld_bind_now() {
     assert_eq!(bound, reference);
     let mut c = livelock_cmd("1.3.14", Some(s.clone()));
     c.env("LD_BIND_NOW", "1");
-    expect_livelock_ok("livelock bun1.3.14 LD_BIND_NOW=1", &run(c, LIMIT));
+    expect_livelock_ok(&run("livelock bun1.3.14 LD_BIND_NOW=1", c, LIMIT));
     // The N-API hook rewrites GOT slots that are already bound.
     let dir = tempdir("bind now mix");
     let report = dir.join("r.json");
@@ -677,14 +648,11 @@ fn ld_bind_now() {
         .arg(fixtures(Go::Newest).join("carchive.node"))
         .env("LD_BIND_NOW", "1")
         .env("CGOFIX_REPORT", &report);
-    run(c, LIMIT).expect_success("mix bun1.4.5 LD_BIND_NOW=1");
-    let r = Report::read(&report);
-    assert_eq!(r.lines.len(), 1);
-    assert!(
-        r.lines[0].contains("\"napi_patched\":true,\"go_init_hook\":\"ran\""),
-        "{}",
-        r.lines[0]
-    );
+    run("mix bun1.4.5 LD_BIND_NOW=1", c, LIMIT).expect_success();
+    let r = report::read_one(&report);
+    let m = module(&r, "carchive.node");
+    assert_eq!(m["napi_patched"], true, "{r}");
+    assert_eq!(m["go_init_hook"], "ran", "{r}");
 }
 
 #[test]
@@ -701,33 +669,26 @@ fn two_go_runtimes_in_one_bun() {
             .arg(&old)
             .arg(&new)
             .env("CGOFIX_REPORT", &report);
-        let o = run(c, LIMIT);
-        o.expect_success(&case);
+        let o = run(&case, c, LIMIT);
+        o.expect_success();
+        let works = 2 * MIX_WORKS_PER_MODULE;
         assert!(
-            o.stdout().contains("CGOFIX-OK mix modules=2 works=42"),
-            "{case}: {o:?}"
+            o.stdout()
+                .contains(&format!("CGOFIX-OK mix modules=2 works={works} ")),
+            "{o:?}"
         );
-        let r = Report::read(&report);
-        assert_eq!(r.lines.len(), 1, "{case}: {:?}", r.lines);
-        for (m, want) in [(&old, "\"go1.19"), (&new, "\"go1.")] {
-            let key = format!("\"path\":\"{}\"", m.display());
-            let at = r.lines[0]
-                .find(&key)
-                .unwrap_or_else(|| panic!("{case}: {} not reported: {}", m.display(), r.lines[0]));
-            let obj = &r.lines[0][at..at + r.lines[0][at..].find('}').unwrap()];
-            assert!(
-                Report::field(obj, "go_version").starts_with(want),
-                "{case}: {obj}"
-            );
+        let r = report::read_one(&report);
+        for (m, want) in [(&old, "go1.19"), (&new, "go1.")] {
+            let obj = modules(&r)
+                .iter()
+                .find(|x| x["path"] == m.to_str().unwrap())
+                .unwrap_or_else(|| panic!("{case}: {} not reported: {r}", m.display()));
+            assert!(text(obj, "go_version").starts_with(want), "{case}: {obj}");
+            assert_eq!(obj["go_init_hook"], "ran", "{case}: {obj}");
+            assert_eq!(obj["napi_patched"], true, "{case}: {obj}");
             assert_eq!(
-                Report::field(obj, "go_init_hook"),
-                "\"ran\"",
-                "{case}: {obj}"
-            );
-            assert_eq!(Report::field(obj, "napi_patched"), "true", "{case}: {obj}");
-            assert_eq!(
-                Report::field(obj, "napi_async_calls"),
-                "21",
+                num(obj, "napi_async_calls"),
+                MIX_WORKS_PER_MODULE,
                 "{case}: {obj}"
             );
         }
@@ -736,8 +697,8 @@ fn two_go_runtimes_in_one_bun() {
 
 /// dlhost dlopen()s and dlclose()s two objects importing
 /// `napi_queue_async_work` (which the host defines) 100 times. Returns
-/// (outcome, report line).
-fn dlclose_cycles(case: &str) -> (Outcome, String) {
+/// (outcome, report lines).
+fn dlclose_cycles(case: &str) -> (Outcome, Vec<Value>) {
     let host = c_program("dlhost", &["-rdynamic", "-ldl"]);
     let a = cc("dllib", "dllib1.so", &["-shared", "-fPIC", "-DVARIANT=1"]);
     let b = cc("dllib", "dllib2.so", &["-shared", "-fPIC", "-DVARIANT=2"]);
@@ -748,15 +709,14 @@ fn dlclose_cycles(case: &str) -> (Outcome, String) {
         .arg(&b)
         .args(["100", "3"])
         .env("CGOFIX_REPORT", &report);
-    let o = run(c, LIMIT);
-    let r = Report::read(&report);
-    (o, r.lines.first().cloned().unwrap_or_default())
+    let o = run(case, c, LIMIT);
+    (o, report::read(&report))
 }
 
 #[test]
 fn dlclose_of_patched_objects_does_not_crash() {
-    let (o, _) = dlclose_cycles("dlclose-nocrash");
-    o.expect_success("dlhost 100 dlopen/dlclose cycles");
+    let (o, _) = dlclose_cycles("dlhost 100 dlopen/dlclose cycles");
+    o.expect_success();
     assert!(
         o.stdout().contains("host_calls=300 rounds=100 bad=0"),
         "{o:?}"
@@ -769,22 +729,30 @@ fn dlclose_of_patched_objects_does_not_crash() {
 /// calls seen). The dlclose hook now forgets unmapped objects.
 #[test]
 fn dlclose_then_dlopen_is_patched_again() {
-    let (o, line) = dlclose_cycles("dlclose-repatch");
-    o.expect_success("dlhost");
-    assert_every_cycle_patched("dlhost", &line);
+    let (o, reports) = dlclose_cycles("dlhost dlclose then dlopen");
+    o.expect_success();
+    assert_every_cycle_patched(o.case(), &reports);
 }
 
-/// 100 rounds x 3 calls, all through rewritten slots, both objects listed.
-fn assert_every_cycle_patched(case: &str, line: &str) {
+/// 100 rounds x 3 calls, all through rewritten slots, both objects listed;
+/// one process, one report.
+fn assert_every_cycle_patched(case: &str, reports: &[Value]) {
+    let [r] = reports else {
+        panic!("{case}: want one report line: {reports:#?}")
+    };
     assert_eq!(
-        Report::field(line, "queue_async_work_calls"),
-        "300",
-        "{case}: objects reopened after dlclose are not patched: {line}"
+        num(r, "/napi/queue_async_work_calls"),
+        300,
+        "{case}: objects reopened after dlclose are not patched: {r}"
     );
-    assert!(
-        line.contains("dllib1.so") && line.contains("dllib2.so"),
-        "{case}: {line}"
-    );
+    for lib in ["dllib1.so", "dllib2.so"] {
+        assert!(
+            modules(r)
+                .iter()
+                .any(|m| text(m, "path").ends_with(&format!("/{lib}"))),
+            "{case}: {lib} not listed: {r}"
+        );
+    }
 }
 
 /// The same cycles inside a real Bun: an N-API addon (tests/programs/
@@ -813,12 +781,10 @@ fn bun_addon_that_dlcloses_patched_objects() {
         let _ = std::fs::remove_file(&report);
         let mut c = command(&bun(v), true);
         c.args(["-e", &js]).env("CGOFIX_REPORT", &report);
-        let o = run(c, LIMIT);
-        o.expect_success(&format!("bun {v} addon dlopen/dlclose cycles"));
-        assert_eq!(o.stdout().trim(), "bad=0", "bun {v}: {o:?}");
-        let r = Report::read(&report);
-        let line = r.lines.first().cloned().unwrap_or_default();
-        assert_every_cycle_patched(&format!("bun {v}"), &line);
+        let o = run(format!("bun {v} addon dlopen/dlclose cycles"), c, LIMIT);
+        o.expect_success();
+        assert_eq!(o.stdout().trim(), "bad=0", "{o:?}");
+        assert_every_cycle_patched(o.case(), &report::read(&report));
     }
 }
 
@@ -839,8 +805,8 @@ fn another_sigaction_preload_before_and_after() {
             c.env("LD_PRELOAD", p);
         }
         c.env("FWD_REPORT", "1");
-        let o = run(c, LIMIT);
-        o.expect_success("sigpolicy");
+        let o = run("sigpolicy", c, LIMIT);
+        o.expect_success();
         (o.stdout().to_string(), o.stderr().to_string())
     };
     let (alone, _) = policy(Some(s.clone()));
@@ -859,7 +825,7 @@ fn another_sigaction_preload_before_and_after() {
             .unwrap_or_else(|| panic!("{order}: {err}"));
         assert!(calls >= 10, "{order}: the other preload saw {calls} calls");
         let case = format!("livelock bun1.3.14 {order}");
-        expect_livelock_ok(&case, &run(livelock_cmd("1.3.14", Some(preload)), LIMIT));
+        expect_livelock_ok(&run(case, livelock_cmd("1.3.14", Some(preload)), LIMIT));
     }
 }
 
@@ -883,10 +849,14 @@ fn env_i_with_only_ld_preload() {
     // floor, SA_ONSTACK): compare with the shim in the test's full
     // environment instead.
     for probe in [&threads, &sigpolicy] {
-        let full = run(command(probe, true), LIMIT);
-        full.expect_success("probe");
-        let stripped = run(bare(probe, &[], true), LIMIT);
-        stripped.expect_success("env -i probe");
+        let full = run(format!("{}", probe.display()), command(probe, true), LIMIT);
+        full.expect_success();
+        let stripped = run(
+            format!("env -i {}", probe.display()),
+            bare(probe, &[], true),
+            LIMIT,
+        );
+        stripped.expect_success();
         assert_eq!(stripped.stdout(), full.stdout(), "{}", probe.display());
         assert_eq!(stripped.stderr(), "");
     }
@@ -898,8 +868,12 @@ fn env_i_with_only_ld_preload() {
             .to_string(),
         "node".to_string(),
     ];
-    let o = run(bare(&bun("1.3.14"), &args, true), LIMIT);
-    expect_livelock_ok("env -i livelock bun1.3.14", &o);
+    let o = run(
+        "env -i livelock bun1.3.14",
+        bare(&bun("1.3.14"), &args, true),
+        LIMIT,
+    );
+    expect_livelock_ok(&o);
 }
 
 // ------------------------------------------------------- 5. bad environment
@@ -927,8 +901,7 @@ fn setuid_binary_ignores_the_preload() {
     // A shim copy readable by `nobody`, whatever the checkout's permissions.
     let lib = dir.join("libcgofix.so");
     std::fs::copy(shim(), &lib).unwrap();
-    // SAFETY: geteuid has no preconditions.
-    let root_user = unsafe { libc::geteuid() } == 0;
+    let root_user = is_root();
     let as_nobody = |program: &Path, shim: bool| {
         let mut c = if root_user {
             let mut c = command(Path::new("/usr/bin/setpriv"), false);
@@ -945,8 +918,8 @@ fn setuid_binary_ignores_the_preload() {
     };
     // The control: an unprivileged binary run as the same user loads the
     // shim from that path.
-    let o = run(as_nobody(&plain, true), LIMIT);
-    assert_eq!(status("probe", &o), (Some(3), None), "{o:?}");
+    let o = run("secureprobe as nobody", as_nobody(&plain, true), LIMIT);
+    assert_eq!(o.exit(), (Some(3), None), "{o:?}");
     assert!(
         o.stdout().contains("at_secure 0") && o.stdout().contains("shim_loaded 1"),
         "control: {o:?}"
@@ -974,14 +947,18 @@ fn missing_or_bad_preload_path_still_runs() {
     let threads = c_program("threads", &[]);
     let reference = threads_out("threads no preload", None, &[]);
     for (label, path, why) in [
-        ("missing", &missing, "cannot open shared object file"),
-        ("not ELF", &junk, "invalid ELF header"),
-        ("directory", &dir, "cannot read file data"),
+        (
+            "missing",
+            missing.as_path(),
+            "cannot open shared object file",
+        ),
+        ("not ELF", junk.as_path(), "invalid ELF header"),
+        ("directory", dir.path(), "cannot read file data"),
     ] {
         let mut c = command(&threads, false);
         c.env("LD_PRELOAD", path);
-        let o = run(c, LIMIT);
-        o.expect_success(&format!("preload {label}"));
+        let o = run(format!("preload {label}"), c, LIMIT);
+        o.expect_success();
         assert_eq!(o.stdout(), reference, "preload {label}");
         let want = format!(
             "object '{}' from LD_PRELOAD cannot be preloaded",
@@ -996,8 +973,7 @@ fn missing_or_bad_preload_path_still_runs() {
         );
     }
     // Unreadable: root reads anything, so run as nobody.
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if is_root() {
         let lib = dir.join("unreadable.so");
         std::fs::copy(shim(), &lib).unwrap();
         std::fs::set_permissions(&lib, std::os::unix::fs::PermissionsExt::from_mode(0o000))
@@ -1009,8 +985,8 @@ fn missing_or_bad_preload_path_still_runs() {
             .arg("/bin/sh")
             .args(["-c", "echo ran; exit 3"])
             .env("LD_PRELOAD", &lib);
-        let o = run(c, LIMIT);
-        assert_eq!(status("unreadable", &o), (Some(3), None), "{o:?}");
+        let o = run("unreadable preload as nobody", c, LIMIT);
+        assert_eq!(o.exit(), (Some(3), None), "{o:?}");
         assert_eq!(o.stdout(), "ran\n");
         assert!(
             o.stderr()
@@ -1030,8 +1006,8 @@ fn wrapper_with_missing_lib_is_a_clear_error() {
         .args(["/bin/sh", "-c"])
         .arg(format!("touch {}", marker.display()))
         .env("CGOFIX_LIB", dir.join("nope/libcgofix.so"));
-    let o = run(c, LIMIT);
-    let (code, _) = status("wrapper missing lib", &o);
+    let o = run("wrapper missing lib", c, LIMIT);
+    let (code, _) = o.exit();
     assert_ne!(code, Some(0), "{o:?}");
     assert!(
         o.stderr().contains("nope/libcgofix.so") && o.stderr().contains("CGOFIX_LIB"),
@@ -1071,14 +1047,14 @@ fn memcheck(case: &str, program: &Path, args: &[&str], shim: bool) -> (String, S
     if shim {
         c.env("CGOFIX_REPORT", "stderr");
     }
-    let o = run(c, Duration::from_secs(120));
-    let (code, _) = status(case, &o);
+    let o = run(case, c, Duration::from_secs(120));
+    let (code, _) = o.exit();
     let err = o.stderr();
     assert_eq!(code, Some(0), "{case}: memcheck errors\n{err}");
     if shim {
         // The report proves the shim really ran inside valgrind.
         assert!(
-            err.contains("{\"cgofix\":"),
+            !report::in_output(err).is_empty(),
             "{case}: shim not loaded\n{err}"
         );
     }

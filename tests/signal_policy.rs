@@ -1,16 +1,19 @@
 //! The signal policy at process level: a C program installs handlers through
 //! every libc entry point and reports what is really installed.
 
-mod common;
-use common::*;
 use std::time::Duration;
+use testkit::*;
 
 fn probe(shim: bool, env: &[(&str, &str)]) -> (std::collections::HashMap<String, String>, String) {
     let prog = c_program("sigpolicy", &[]);
     let mut c = command(&prog, shim);
     c.envs(env.iter().copied());
-    let o = run(c, Duration::from_secs(20));
-    o.expect_success(&format!("sigpolicy shim={shim} {env:?}"));
+    let o = run(
+        format!("sigpolicy shim={shim} {env:?}"),
+        c,
+        Duration::from_secs(20),
+    );
+    o.expect_success();
     (lines_by_key(o.stdout()), o.stderr().to_string())
 }
 
@@ -120,8 +123,12 @@ fn bad_values_warn_once_and_run_normally() {
     use std::os::unix::ffi::OsStrExt;
     let mut c = command(&c_program("sigpolicy", &[]), true);
     c.env("CGOFIX_STACK_MIN", std::ffi::OsStr::from_bytes(b"8\xffM"));
-    let o = run(c, Duration::from_secs(20));
-    o.expect_success("sigpolicy CGOFIX_STACK_MIN=<not UTF-8>");
+    let o = run(
+        "sigpolicy CGOFIX_STACK_MIN=<not UTF-8>",
+        c,
+        Duration::from_secs(20),
+    );
+    o.expect_success();
     assert_eq!(o.stderr().lines().count(), 1, "{}", o.stderr());
     assert!(o.stderr().contains("CGOFIX_STACK_MIN"), "{}", o.stderr());
     assert_eq!(lines_by_key(o.stdout()), good);
@@ -139,8 +146,12 @@ fn suspend_handler_runs_on_the_thread_stack() {
         let prog = c_program("suspendstack", &[]);
         let mut c = command(&prog, shim);
         c.envs(env.iter().copied());
-        let o = run(c, Duration::from_secs(20));
-        o.expect_success(&format!("suspendstack shim={shim} {env:?}"));
+        let o = run(
+            format!("suspendstack shim={shim} {env:?}"),
+            c,
+            Duration::from_secs(20),
+        );
+        o.expect_success();
         lines_by_key(o.stdout())
     };
     let plain = run_probe(false, &[]);

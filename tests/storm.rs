@@ -5,17 +5,16 @@
 //! "unexpected return pc" / "non-Go code set up signal handler without
 //! SA_ONSTACK" in a large share of runs.
 
-mod common;
-use common::*;
 use std::path::Path;
 use std::time::Duration;
+use testkit::*;
 
 const STORM_SECONDS: u64 = 3;
 const RUNS: usize = 2;
 const SA_ONSTACK: i64 = 0x0800_0000;
 
 /// Runs storm.js under `runtime`, tgkill-ing SIGUSR2 at every thread from
-/// READY until it exits (`common::storm`; a hang panics with the case name).
+/// READY until it exits (`testkit::storm`; a hang panics with the case name).
 fn storm_js(case: &str, runtime: &Path, module: &Path, shim: bool) -> Storm {
     let mut c = command(runtime, shim);
     c.arg(js("storm.js"))
@@ -44,19 +43,13 @@ fn survives(runtime_label: &str, runtime: std::path::PathBuf) {
         for module in ["cshared.node", "carchive.node"] {
             for i in 0..RUNS {
                 let case = format!("storm {runtime_label} {} {module} run {i}", go.label());
-                let Storm {
-                    code,
-                    signal: sig,
-                    stdout: out,
-                    stderr: err,
-                    sent,
-                } = storm_js(&case, &runtime, &dir.join(module), true);
+                let Storm { run, sent } = storm_js(&case, &runtime, &dir.join(module), true);
                 assert!(
-                    code == Some(0) && out.contains("CGOFIX-OK storm"),
-                    "{case}: crashed (exit {code:?}, signal {sig:?})\n{out}\n{err}"
+                    run.code() == Some(0) && run.stdout.contains("CGOFIX-OK storm"),
+                    "crashed: {run:?}"
                 );
                 assert_ne!(
-                    flags(&out) & SA_ONSTACK,
+                    flags(&run.stdout) & SA_ONSTACK,
                     0,
                     "{case}: handler lacks SA_ONSTACK"
                 );
@@ -80,24 +73,15 @@ fn bun_1_4_5_survives_storm() {
 fn without_shim_the_handler_lacks_onstack() {
     // The control: what the storm tests protect against is really there.
     let dir = fixtures(Go::Newest);
-    let Storm {
-        code,
-        signal,
-        stdout: out,
-        stderr: err,
-        ..
-    } = storm_js(
+    let Storm { run, .. } = storm_js(
         "storm node control",
         &node(),
         &dir.join("cshared.node"),
         false,
     );
+    let (code, signal, out, err) = (run.code(), run.signal(), &run.stdout, &run.stderr);
     if out.contains("CGOFIX-OK") {
-        assert_eq!(
-            flags(&out) & SA_ONSTACK,
-            0,
-            "control already has SA_ONSTACK"
-        );
+        assert_eq!(flags(out) & SA_ONSTACK, 0, "control already has SA_ONSTACK");
     } else {
         // It crashed: the bug itself. Either Go names it ("fatal error:
         // unexpected return pc", "traceback did not unwind completely"), or
@@ -125,13 +109,13 @@ fn measure_without_shim() {
     let dir = fixtures(Go::Newest);
     let mut crashed = 0;
     for i in 0..6 {
-        let Storm { code, .. } = storm_js(
+        let Storm { run, .. } = storm_js(
             &format!("control {i}"),
             &bun("1.4.5"),
             &dir.join("carchive.node"),
             false,
         );
-        crashed += usize::from(code != Some(0));
+        crashed += usize::from(run.code() != Some(0));
     }
     println!("crashed {crashed}/6 without the shim");
 }

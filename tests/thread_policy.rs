@@ -1,10 +1,9 @@
 //! The thread policy on a C program that creates threads every way the
 //! policy distinguishes (tests/programs/threads.c).
 
-mod common;
-use common::*;
 use std::collections::HashMap;
 use std::time::Duration;
+use testkit::*;
 
 const M: u64 = 1 << 20;
 
@@ -12,8 +11,12 @@ fn probe(shim: bool, env: &[(&str, &str)]) -> HashMap<String, String> {
     let prog = c_program("threads", &[]);
     let mut c = command(&prog, shim);
     c.envs(env.iter().copied());
-    let o = run(c, Duration::from_secs(60));
-    o.expect_success(&format!("threads shim={shim} {env:?}"));
+    let o = run(
+        format!("threads shim={shim} {env:?}"),
+        c,
+        Duration::from_secs(60),
+    );
+    o.expect_success();
     assert_eq!(o.stderr(), "", "stderr");
     lines_by_key(o.stdout())
 }

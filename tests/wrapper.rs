@@ -3,15 +3,13 @@
 //! duplicates), arguments with spaces and quotes, exit codes and signals
 //! passed through, one clear error for a bad CGOFIX_LIB.
 //!
-//! Every child runs under `common::run` with a timeout.
-
-mod common;
+//! Every child runs under `testkit::run` with a timeout.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Outcome, root, run, shim};
+use testkit::{Outcome, is_root, root, run, shim, tempdir};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -37,16 +35,6 @@ fn lib() -> PathBuf {
     std::fs::canonicalize(shim()).unwrap()
 }
 
-/// A fresh scratch directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let d = root()
-        .join("target/wrapper-tests")
-        .join(format!("{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// `run-with-shim.sh ARGS...` (via `script_path`, from `cwd`) with a clean
 /// environment for the variables the wrapper reads.
 fn wrapper(
@@ -70,7 +58,12 @@ fn wrapper(
     if let Some(p) = ld_preload {
         c.env("LD_PRELOAD", p);
     }
-    run(c, TIMEOUT)
+    let case = format!(
+        "{} {args:?} from {} with CGOFIX_LIB={cgofix_lib:?} LD_PRELOAD={ld_preload:?}",
+        script_path.display(),
+        cwd.display()
+    );
+    run(case, c, TIMEOUT)
 }
 
 /// Prints the child's LD_PRELOAD, then whether the shim is mapped into it.
@@ -81,7 +74,7 @@ const PROBE: &[&str] = &[
 ];
 
 fn expect_ok(o: &Outcome, case: &str) -> (String, bool) {
-    o.expect_success(case);
+    o.expect_success();
     let out = o.stdout();
     let preload = out
         .lines()
@@ -96,12 +89,8 @@ fn expect_ok(o: &Outcome, case: &str) -> (String, bool) {
 fn absolute_lib_from_other_directories() {
     let lib = lib();
     let lib_s = lib.to_str().unwrap();
-    let away = scratch("absolute");
-    for cwd in [
-        Path::new("/"),
-        away.as_path(),
-        root().join("tests").as_path(),
-    ] {
+    let away = tempdir("absolute");
+    for cwd in [Path::new("/"), away.path(), root().join("tests").as_path()] {
         let case = format!("absolute CGOFIX_LIB from {}", cwd.display());
         let (preload, mapped) =
             expect_ok(&wrapper(&script(), cwd, Some(lib_s), None, PROBE), &case);
@@ -127,7 +116,7 @@ fn script_called_by_relative_path_and_through_a_symlink() {
     assert_eq!(preload, want);
     assert!(mapped);
 
-    let dir = scratch("symlink");
+    let dir = tempdir("symlink");
     let link = dir.join("run-with-shim");
     std::os::unix::fs::symlink(script(), &link).unwrap();
     let o = wrapper(&link, Path::new("/"), None, None, PROBE);
@@ -229,7 +218,7 @@ fn arguments_reach_the_command_unchanged() {
         None,
         &argv,
     );
-    o.expect_success("arguments");
+    o.expect_success();
     let want: String = args.iter().map(|a| format!("[{a}]\n")).collect();
     assert_eq!(o.stdout(), want);
 }
@@ -246,12 +235,7 @@ fn exit_codes_pass_through() {
             None,
             &["sh", "-c", &cmd],
         );
-        match o {
-            Outcome::Finished {
-                code: c, signal, ..
-            } => assert_eq!((c, signal), (Some(code), None), "{cmd}: {o:?}"),
-            Outcome::Hung { .. } => panic!("HANG: {cmd}"),
-        }
+        assert_eq!(o.exit(), (Some(code), None), "{cmd}: {o:?}");
     }
 }
 
@@ -269,12 +253,7 @@ fn signals_pass_through() {
             None,
             &["sh", "-c", &cmd],
         );
-        match o {
-            Outcome::Finished {
-                code: c, signal, ..
-            } => assert_eq!((c, signal), (None, Some(sig)), "{cmd}: {o:?}"),
-            Outcome::Hung { .. } => panic!("HANG: {cmd}"),
-        }
+        assert_eq!(o.exit(), (None, Some(sig)), "{cmd}: {o:?}");
     }
 }
 
@@ -289,8 +268,8 @@ fn the_command_is_execed_not_a_child() {
         None,
         &["sh", "-c", "echo $$ $PPID"],
     );
-    o.expect_success("exec");
-    // common::run puts the child in its own process group, so the wrapper's
+    o.expect_success();
+    // testkit::run puts the child in its own process group, so the wrapper's
     // pid is the group id; the command must have that pid.
     let mut it = o.stdout().split_whitespace();
     let pid: i32 = it.next().unwrap().parse().unwrap();
@@ -304,7 +283,7 @@ fn the_command_is_execed_not_a_child() {
 
 #[test]
 fn bad_cgofix_lib_is_one_clear_error() {
-    let dir = scratch("badlib");
+    let dir = tempdir("badlib");
     let not_elf = dir.join("not-elf.so");
     std::fs::write(&not_elf, "not a library\n").unwrap();
     let marker = dir.join("ran");
@@ -317,11 +296,9 @@ fn bad_cgofix_lib_is_one_clear_error() {
     ];
     for bad in &cases {
         let o = wrapper(&script(), &dir, Some(bad), None, &["sh", "-c", &touch]);
-        let Outcome::Finished { code, stderr, .. } = &o else {
-            panic!("HANG: CGOFIX_LIB={bad}")
-        };
+        let (code, stderr) = (o.finished().code(), o.stderr());
         assert!(
-            matches!(code, Some(c) if *c != 0),
+            matches!(code, Some(c) if c != 0),
             "CGOFIX_LIB={bad}: exit {code:?}"
         );
         let lines: Vec<&str> = stderr.lines().collect();
@@ -335,16 +312,16 @@ fn bad_cgofix_lib_is_one_clear_error() {
         assert!(!marker.exists(), "CGOFIX_LIB={bad}: the command ran anyway");
     }
     // A file without read permission (root reads everything: only as a user).
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !is_root() {
         let unreadable = dir.join("unreadable.so");
         std::fs::copy(lib(), &unreadable).unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&unreadable, std::fs::Permissions::from_mode(0o000)).unwrap();
         let u = unreadable.to_str().unwrap();
         let o = wrapper(&script(), &dir, Some(u), None, &["sh", "-c", &touch]);
+        let code = o.finished().code();
         assert!(
-            matches!(&o, Outcome::Finished { code: Some(c), stderr, .. } if *c != 0 && stderr.lines().count() == 1),
+            matches!(code, Some(c) if c != 0) && o.stderr().lines().count() == 1,
             "unreadable CGOFIX_LIB: {o:?}"
         );
         assert!(!marker.exists());
@@ -365,9 +342,6 @@ fn no_command_is_a_usage_error() {
         None,
         &[],
     );
-    let Outcome::Finished { code, stderr, .. } = &o else {
-        panic!("HANG: no command")
-    };
-    assert_eq!(*code, Some(2), "{o:?}");
-    assert!(stderr.contains("usage:"), "{stderr:?}");
+    assert_eq!(o.exit(), (Some(2), None), "{o:?}");
+    assert!(o.stderr().contains("usage:"), "{o:?}");
 }

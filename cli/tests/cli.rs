@@ -1,78 +1,30 @@
 //! End-to-end tests of the `cgofix` binary. Every process started here runs
-//! under a timeout (see `run`), so a hang fails the test with its name
-//! instead of stalling the suite.
+//! under a timeout (`testkit::run`), so a hang fails the test with the
+//! command line instead of stalling the suite.
 
-// `--json` output is checked structurally with serde_json, as the binary reads JSON.
-mod json {
-    pub use serde_json::Value;
-    pub fn parse(text: &str) -> serde_json::Result<Value> {
-        serde_json::from_str(text)
-    }
-}
-
-use json::Value;
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use testkit::{Finished as Out, Value, is_root, serde_json, tempdir};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cgofix");
-const GO: &str = "/usr/lib/go-1.19/bin/go";
 
-struct Out {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-/// Runs `cmd` to completion, killing it and failing the test after `limit`.
+/// Runs `cmd` to completion; a hang after `limit` fails the test, naming
+/// the command line.
 fn run_limited(cmd: &mut Command, limit: Duration) -> Out {
-    let what = format!("{cmd:?}");
-    let start = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
-    let mut pipes = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let err_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = pipes.1.read_to_string(&mut s);
-        s
-    });
-    let out_reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = pipes.0.read_to_string(&mut s);
-        s
-    });
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("timed out after {limit:?} (hang): {what}");
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let elapsed = start.elapsed();
-    Out {
-        status,
-        stdout: out_reader.join().unwrap(),
-        stderr: err_reader.join().unwrap(),
-        elapsed,
-    }
+    testkit::run(format!("{cmd:?}"), cmd, limit).into_finished()
 }
 
 fn run(cmd: &mut Command) -> Out {
     run_limited(cmd, Duration::from_secs(20))
+}
+
+/// `--json` output, parsed by serde_json (not the binary's own reader).
+fn parse_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
 }
 
 fn cgofix(args: &[&str]) -> Command {
@@ -83,49 +35,16 @@ fn cgofix(args: &[&str]) -> Command {
     c
 }
 
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "cgofix-cli-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        // Restore permissions changed by a test so removal works unprivileged.
-        let _ = Command::new("chmod")
-            .arg("-R")
-            .arg("u+rwx")
-            .arg(&self.0)
-            .status();
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 fn write_exe(path: &Path, body: &str) {
     std::fs::write(path, body).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    let mut c = Command::new("sh");
+    c.args(["-c", &format!("command -v {tool}")])
+        .stdout(Stdio::null());
+    run(&mut c).status.success()
 }
 
 /// Natively built objects shared by the tests: built once per test binary.
@@ -155,9 +74,11 @@ fn natives() -> &'static Natives {
         let (go_cshared, go_carchive);
         // scripts/setup-deps.sh installs Go 1.19: without it these tests
         // would check nothing Go-related, so its absence is a failure.
+        let go_bin = testkit::Go::V119.binary();
         assert!(
-            Path::new(GO).exists(),
-            "{GO} missing: run scripts/setup-deps.sh"
+            go_bin.exists(),
+            "{} missing: run scripts/setup-deps.sh",
+            go_bin.display()
         );
         {
             std::fs::write(
@@ -169,7 +90,7 @@ fn natives() -> &'static Natives {
             let cache = tmp.join("cli-gocache");
             let go = |mode: &str, out: &str| {
                 let o = run_limited(
-                    Command::new(GO)
+                    Command::new(&go_bin)
                         .current_dir(&dir)
                         .args(["build", &format!("-buildmode={mode}"), "-o", out, "main.go"])
                         .env("GOCACHE", &cache)
@@ -220,15 +141,9 @@ fn fake_bun(dir: &Path, version: &str) -> PathBuf {
     p
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 fn doctor_json(dir: &Path, bun: &Path) -> (Out, Value) {
     let o = run(cgofix(&["doctor", "--json", "--bun"]).arg(bun).arg(dir));
-    let v = json::parse(&o.stdout)
-        .unwrap_or_else(|e| panic!("doctor --json output is not JSON ({e}):\n{}", o.stdout));
+    let v = parse_json(&o.stdout);
     (o, v)
 }
 
@@ -249,7 +164,7 @@ fn module<'a>(v: &'a Value, suffix: &str) -> &'a Value {
 #[test]
 fn doctor_on_project_tree() {
     let n = natives();
-    let t = TempDir::new("tree");
+    let t = tempdir("cli tree");
     let root = t.path().join("app");
     let nm = root.join("node_modules");
     for d in [
@@ -290,7 +205,7 @@ fn doctor_on_project_tree() {
     std::fs::copy(&n.plain, locked_dir.join("hidden.node")).unwrap();
     std::fs::set_permissions(&locked_dir, std::fs::Permissions::from_mode(0o000)).unwrap();
 
-    let bins = TempDir::new("buns");
+    let bins = tempdir("cli buns");
     let old = fake_bun(bins.path(), "1.3.14");
     let new = fake_bun(bins.path(), "1.4.5");
     let have_go = n.go_cshared.is_some();
@@ -385,8 +300,7 @@ fn doctor_on_project_tree() {
                 ])
                 .arg(&new)
                 .arg(&root));
-            let v =
-                json::parse(&o.stdout).unwrap_or_else(|e| panic!("{e}: {} {}", o.stdout, o.stderr));
+            let v = parse_json(&o.stdout);
             let notes: Vec<&str> = v
                 .get("notes")
                 .unwrap()
@@ -493,8 +407,8 @@ fn doctor_on_project_tree() {
 #[test]
 fn doctor_verdicts_and_exit_codes() {
     let n = natives();
-    let t = TempDir::new("verdicts");
-    let bins = TempDir::new("verdict-buns");
+    let t = tempdir("cli verdicts");
+    let bins = tempdir("cli verdict-buns");
     let no_go = t.path().join("no-go");
     std::fs::create_dir_all(no_go.join("node_modules/x")).unwrap();
     std::fs::copy(&n.plain, no_go.join("node_modules/x/x.node")).unwrap();
@@ -565,7 +479,7 @@ fn doctor_verdicts_and_exit_codes() {
 
 #[test]
 fn doctor_errors() {
-    let t = TempDir::new("doctor-errors");
+    let t = tempdir("cli doctor-errors");
     for (args, needle) in [
         (
             vec!["doctor", "/nonexistent/cgofix-dir"],
@@ -594,7 +508,7 @@ fn doctor_errors() {
 #[test]
 fn doctor_is_fast_on_10000_files() {
     let n = natives();
-    let t = TempDir::new("big");
+    let t = tempdir("cli big");
     let nm = t.path().join("node_modules");
     let mut files = 0;
     for p in 0..500 {
@@ -619,7 +533,7 @@ fn doctor_is_fast_on_10000_files() {
     std::fs::copy(&n.plain, nm.join("pkg3/native.node")).unwrap();
     files += 1;
     assert!(files >= 10_000);
-    let bins = TempDir::new("big-bun");
+    let bins = tempdir("cli big-bun");
     let bun = fake_bun(bins.path(), "1.3.14");
     // Warm the page cache once, then measure.
     run(cgofix(&["doctor", "--json", "--bun"])
@@ -628,7 +542,7 @@ fn doctor_is_fast_on_10000_files() {
     let o = run(cgofix(&["doctor", "--json", "--bun"])
         .arg(&bun)
         .arg(t.path()));
-    let v = json::parse(&o.stdout).unwrap();
+    let v = parse_json(&o.stdout);
     assert_eq!(v.get("files_scanned").unwrap().as_u64(), Some(files));
     assert_eq!(v.get("modules").unwrap().as_array().unwrap().len(), 5);
     let scan_ms = v.get("scan_ms").unwrap().as_u64().unwrap();
@@ -657,7 +571,7 @@ const SAMPLE: &str = r#"{"cgofix": "0.1.0", "pid": 4242, "exe": "/usr/bin/bun", 
 
 #[test]
 fn report_summaries_and_errors() {
-    let t = TempDir::new("report");
+    let t = tempdir("cli report");
     let f = t.path().join("r.json");
     std::fs::write(
         &f,
@@ -680,7 +594,7 @@ fn report_summaries_and_errors() {
         assert!(o.stdout.contains(want), "missing {want:?} in\n{}", o.stdout);
     }
     let o = run(cgofix(&["report", "--json"]).arg(&f));
-    let v = json::parse(&o.stdout).unwrap();
+    let v = parse_json(&o.stdout);
     assert_eq!(v.as_array().unwrap().len(), 2);
 
     for (content, needle) in [
@@ -733,7 +647,7 @@ fn stub_lib(dir: &Path) -> PathBuf {
 
 #[test]
 fn run_passes_status_and_signals() {
-    let t = TempDir::new("run");
+    let t = tempdir("cli run");
     let lib = stub_lib(t.path());
     let libs = lib.to_str().unwrap();
     let o = run(cgofix(&[
@@ -770,7 +684,7 @@ fn run_passes_status_and_signals() {
 
 #[test]
 fn run_finds_or_misses_the_library() {
-    let t = TempDir::new("runlib");
+    let t = tempdir("cli runlib");
     let o = run(cgofix(&["run", "--", "true"]).env("CGOFIX_LIB", "/nonexistent/libcgofix.so"));
     assert_eq!(o.status.code(), Some(127));
     assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
@@ -849,40 +763,17 @@ fn help_everywhere() {
     );
 }
 
-/// A real Bun binary installed by scripts/setup-deps.sh: from `CGOFIX_BUNS`
-/// (`VERSION=PATH ...`, set by scripts/test.sh), else its cache.
-fn real_bun(version: &str) -> PathBuf {
-    let listed = std::env::var("CGOFIX_BUNS").ok().and_then(|all| {
-        all.split_whitespace()
-            .filter_map(|kv| kv.split_once('='))
-            .find(|(v, _)| *v == version)
-            .map(|(_, p)| PathBuf::from(p))
-    });
-    let bun = listed.unwrap_or_else(|| {
-        std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/root"))
-            .join(format!(
-                ".cache/cgofix/bun-{version}/node_modules/@oven/bun-linux-x64/bin/bun"
-            ))
-    });
-    assert!(
-        bun.exists(),
-        "bun {version} not installed at {} (run scripts/setup-deps.sh)",
-        bun.display()
-    );
-    bun
-}
-
 /// The real Bun binaries: the version doctor reads from each, and its
 /// verdict for a directory holding a Go module.
 #[test]
 fn doctor_against_real_buns() {
     let n = natives();
-    let t = TempDir::new("realbun");
+    let t = tempdir("cli realbun");
     std::fs::copy(n.go_cshared.as_ref().unwrap(), t.path().join("addon.node")).unwrap();
     for (v, code) in [("1.1.45", 1), ("1.3.14", 1), ("1.4.5", 0)] {
-        let o = run(cgofix(&["doctor", "--bun"]).arg(real_bun(v)).arg(t.path()));
+        let o = run(cgofix(&["doctor", "--bun"])
+            .arg(testkit::bun(v))
+            .arg(t.path()));
         assert!(o.stdout.contains(&format!("version {v}")), "{}", o.stdout);
         assert_eq!(o.status.code(), Some(code), "bun {v}: {}", o.stdout);
     }
