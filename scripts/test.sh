@@ -11,7 +11,7 @@ fi
 
 # Go toolchains, Bun binaries, Node-API headers -> env vars for the tests.
 eval "$(bash scripts/setup-deps.sh)"
-export CGOFIXTEST_GO119 CGOFIXTEST_GO123 CGOFIXTEST_GONEW CGOFIXTEST_NAPI_INCLUDE CGOFIXTEST_BUNS \
+export CGOFIXTEST_DENO CGOFIXTEST_GO119 CGOFIXTEST_GO123 CGOFIXTEST_GONEW CGOFIXTEST_NAPI_INCLUDE CGOFIXTEST_BUNS \
     CGOFIXTEST_ZIGBUILD CGOFIXTEST_HADOLINT
 
 # The integration tests preload the release library.

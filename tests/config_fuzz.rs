@@ -147,12 +147,13 @@ fn table_booleans() {
     ];
     // (variable, default, field)
     type Field = fn(&mut Config) -> &mut bool;
-    let vars: [(&str, bool, Field); 6] = [
+    let vars: [(&str, bool, Field); 7] = [
         ("CGOFIX_DISABLE", false, |c| &mut c.disable),
         ("CGOFIX_ONSTACK", true, |c| &mut c.onstack),
         ("CGOFIX_SIGMASK", true, |c| &mut c.sigmask),
         ("CGOFIX_NAPI", true, |c| &mut c.napi),
         ("CGOFIX_GO_INIT", true, |c| &mut c.go_init),
+        ("CGOFIX_KEEP_SIGPIPE", true, |c| &mut c.keep_sigpipe),
         ("CGOFIX_SUSPEND_TRAMPOLINE", true, |c| {
             &mut c.suspend_trampoline
         }),
@@ -413,6 +414,7 @@ const BOOLS: &[&str] = &[
     "CGOFIX_SIGMASK",
     "CGOFIX_NAPI",
     "CGOFIX_GO_INIT",
+    "CGOFIX_KEEP_SIGPIPE",
     "CGOFIX_SUSPEND_TRAMPOLINE",
 ];
 /// Signal names with their Linux x86_64/aarch64 numbers (signal(7)).
@@ -659,6 +661,7 @@ fn booleans_and_levels_by_construction() {
             "CGOFIX_SIGMASK" => c.sigmask,
             "CGOFIX_NAPI" => c.napi,
             "CGOFIX_GO_INIT" => c.go_init,
+            "CGOFIX_KEEP_SIGPIPE" => c.keep_sigpipe,
             _ => c.suspend_trampoline,
         };
         assert_eq!(got, want, "{name}={text:?} ({ctx})");
@@ -740,6 +743,7 @@ fn copy_field(name: &str, to: &mut Config, from: &Config) {
         "CGOFIX_SIGMASK" => to.sigmask = from.sigmask,
         "CGOFIX_NAPI" => to.napi = from.napi,
         "CGOFIX_GO_INIT" => to.go_init = from.go_init,
+        "CGOFIX_KEEP_SIGPIPE" => to.keep_sigpipe = from.keep_sigpipe,
         "CGOFIX_SUSPEND_TRAMPOLINE" => to.suspend_trampoline = from.suspend_trampoline,
         "CGOFIX_STACK_MIN" => to.stack_min = from.stack_min,
         "CGOFIX_SUSPEND_SIGNALS" => to.suspend = from.suspend,

@@ -69,6 +69,14 @@ pub fn parse(line: &str) -> Value {
     want("/signals/suspend_signals", &["array"]);
     want("/signals/onstack_added", &["u64"]);
     want("/signals/onstack_refused", &["u64"]);
+    want("/signals/sigpipe_kept", &["u64"]);
+    want("/signals/suspend_fix", &["string"]);
+    let fix = v["signals"]["suspend_fix"].as_str().unwrap();
+    assert!(
+        ["applied", "not-needed", "off"].contains(&fix),
+        "suspend_fix {fix:?} is not one of the documented values: {line}"
+    );
+    want("/go_runtimes", &["u64"]);
     want("/threads/created", &["u64"]);
     want("/threads/stack_raised", &["u64"]);
     want("/napi/queue_async_work_calls", &["u64"]);
