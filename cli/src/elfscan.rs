@@ -224,7 +224,6 @@ fn defines<S: Sym>(syms: &[S], strtab: &[u8], endian: S::Endian, name: &[u8]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil;
     use object::{U16, U32, U64};
     use std::process::Command;
     use std::time::Duration;
@@ -321,7 +320,7 @@ mod tests {
     /// copy of this test binary (running only the ignored [`memory_child`])
     /// so no Go runtime starts in the harness. `"version buildmode"`.
     fn from_memory(lib: &std::path::Path) -> String {
-        let out = testutil::run(
+        let out = testkit::proc::output(
             Command::new(std::env::current_exe().unwrap())
                 .args([
                     "elfscan::tests::memory_child",
@@ -388,9 +387,9 @@ mod tests {
     /// expected ones, also with the section headers stripped.
     #[test]
     fn file_and_memory_agree() {
-        let (go119, gonew) = testutil::go_toolchains();
+        let (go119, gonew) = testkit::deps::go_toolchains();
         for (go, old) in [(go119, true), (gonew, false)] {
-            let version = testutil::go_version(&go);
+            let version = testkit::deps::go_version(&go);
             assert_eq!(version.starts_with("go1.19."), old, "{}", go.display());
             let dir = std::env::temp_dir().join(format!(
                 "cgofix-elfscan-go-{}-{version}",
@@ -399,7 +398,7 @@ mod tests {
             std::fs::create_dir_all(&dir).unwrap();
             std::fs::write(dir.join("main.go"), GO_SRC).unwrap();
             let go_build = |mode: &str, out: &str| {
-                let o = testutil::run(
+                let o = testkit::proc::output(
                     Command::new(&go)
                         .current_dir(&dir)
                         .args(["build", &format!("-buildmode={mode}"), "-o", out, "main.go"])
@@ -425,7 +424,7 @@ mod tests {
                 let mut args = vec!["-shared", "-fPIC", "-o", out, "addon.c", "libgo.a"];
                 args.extend(hide.then_some("-Wl,--exclude-libs,ALL"));
                 args.push("-lpthread");
-                let cc = testutil::run(
+                let cc = testkit::proc::output(
                     Command::new("cc").current_dir(&dir).args(&args),
                     Duration::from_secs(120),
                     &format!("file_and_memory_agree: cc {out}"),

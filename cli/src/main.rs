@@ -12,8 +12,6 @@
 mod doctor;
 mod elfscan;
 mod report;
-#[cfg(test)]
-mod testutil;
 
 use std::ffi::OsString;
 use std::os::unix::process::CommandExt;

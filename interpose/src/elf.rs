@@ -520,7 +520,6 @@ pub fn go_modinfo_from_memory(obj: &LoadedObject, version: &'static [u8]) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil;
     use std::path::{Path, PathBuf};
     use std::process::Command;
     use std::time::Duration;
@@ -596,7 +595,7 @@ mod tests {
     const GO_SRC: &str = "package main\n\nimport \"C\"\n\n//export GoAdd\nfunc GoAdd(a, b C.int) C.int { return a + b }\n\nfunc main() {}\n";
 
     fn go_build(go: &Path, dir: &Path, mode: &str, out: &str) {
-        let o = testutil::run(
+        let o = testkit::proc::output(
             Command::new(go)
                 .current_dir(dir)
                 .args(["build", &format!("-buildmode={mode}"), "-o", out, "main.go"])
@@ -629,7 +628,7 @@ mod tests {
         buildmode: &str,
         recorded: bool,
     ) {
-        let out = testutil::run(
+        let out = testkit::proc::output(
             Command::new(std::env::current_exe().unwrap())
                 .args([
                     "elf::tests::go_child",
@@ -716,9 +715,9 @@ mod tests {
     /// each as c-shared and as a c-archive linked into a C library.
     #[test]
     fn go_identification() {
-        let (go119, gonew) = testutil::go_toolchains();
+        let (go119, gonew) = testkit::deps::go_toolchains();
         for (go, old) in [(go119, true), (gonew, false)] {
-            let version = testutil::go_version(&go);
+            let version = testkit::deps::go_version(&go);
             assert_eq!(version.starts_with("go1.19."), old, "{}", go.display());
             let dir: PathBuf =
                 std::env::temp_dir().join(format!("interpose-go-{}-{version}", std::process::id()));
@@ -734,7 +733,7 @@ mod tests {
                 "int GoAdd(int, int);\nint wrap_add(int a, int b) { return GoAdd(a, b); }\n",
             )
             .unwrap();
-            let cc = testutil::run(
+            let cc = testkit::proc::output(
                 Command::new("cc").current_dir(&dir).args([
                     "-shared",
                     "-fPIC",

@@ -237,7 +237,7 @@ mod tests {
     }
 
     fn cc(dir: &Path, args: &[&str]) {
-        let out = crate::testutil::run(
+        let out = testkit::proc::output(
             Command::new("cc").current_dir(dir).args(args),
             std::time::Duration::from_secs(120),
             &format!("cc {args:?}"),

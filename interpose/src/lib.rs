@@ -13,8 +13,6 @@ pub mod elf;
 pub mod goinfo;
 pub mod got;
 mod real;
-#[cfg(test)]
-mod testutil;
 
 pub use real::{RealFn, next_symbol};
 

@@ -134,6 +134,32 @@ impl Go {
     }
 }
 
+/// The harness's two ends of the Go range, `(go 1.19, newest go)`, as
+/// scripts/setup-deps.sh installs them; a missing one fails the test.
+pub fn go_toolchains() -> (PathBuf, PathBuf) {
+    let d = deps();
+    for go in [&d.go119, &d.gonew] {
+        assert!(go.is_file(), "{} does not exist", go.display());
+    }
+    (d.go119.clone(), d.gonew.clone())
+}
+
+/// `go env GOVERSION` of the toolchain at `go`, e.g. `go1.19.8`.
+pub fn go_version(go: &std::path::Path) -> String {
+    let f = crate::proc::run(
+        "go env GOVERSION",
+        std::process::Command::new(go)
+            .args(["env", "GOVERSION"])
+            .env("GOTOOLCHAIN", "local"),
+        std::time::Duration::from_secs(60),
+    )
+    .into_finished();
+    assert!(f.status.success(), "{}: go env failed", go.display());
+    let v = f.stdout.trim().to_string();
+    assert!(v.starts_with("go"), "{}: version {v:?}", go.display());
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

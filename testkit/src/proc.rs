@@ -259,6 +259,18 @@ pub fn storm(
     }
 }
 
+/// For tests that want `std::process::Output` (raw bytes): runs `cmd` to
+/// completion; past `limit` it is killed and the test fails as a hang
+/// naming `case`.
+pub fn output(cmd: &mut Command, limit: Duration, case: &str) -> std::process::Output {
+    let f = run(case, &mut *cmd, limit).into_finished();
+    std::process::Output {
+        status: f.status,
+        stdout: f.stdout.into_bytes(),
+        stderr: f.stderr.into_bytes(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
