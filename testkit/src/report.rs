@@ -156,7 +156,7 @@ mod tests {
     use super::*;
 
     /// README's example, as the library writes it (one line, no blanks).
-    const SAMPLE: &str = r#"{"cgofix":"0.1.0","pid":1234,"exe":"/usr/local/bin/bun","signals":{"suspend_signals":["SIGPWR"],"onstack_added":3,"onstack_refused":1},"threads":{"created":11,"stack_raised":5},"napi":{"queue_async_work_calls":21},"modules":[{"path":"/app/addon.node","go_version":"go1.27.3","buildmode":"c-shared","napi_patched":true,"go_init_hook":"ran","napi_async_calls":21},{"path":"/app/plain.node","go_version":null,"buildmode":null,"napi_patched":true,"go_init_hook":"not-go","napi_async_calls":0}]}"#;
+    const SAMPLE: &str = r#"{"cgofix":"0.1.0","pid":1234,"exe":"/usr/local/bin/bun","signals":{"suspend_signals":["SIGPWR"],"suspend_fix":"applied","onstack_added":3,"onstack_refused":1,"sigpipe_kept":1},"threads":{"created":11,"stack_raised":5},"napi":{"queue_async_work_calls":21},"go_runtimes":1,"modules":[{"path":"/app/addon.node","go_version":"go1.27.3","buildmode":"c-shared","napi_patched":true,"go_init_hook":"ran","napi_async_calls":21},{"path":"/app/plain.node","go_version":null,"buildmode":null,"napi_patched":true,"go_init_hook":"not-go","napi_async_calls":0}]}"#;
 
     #[test]
     fn parses_and_finds_fields() {
@@ -176,6 +176,8 @@ mod tests {
         for (bad, why) in [
             (SAMPLE.replace("\"pid\":1234", "\"pid\":\"1234\""), "pid"),
             (SAMPLE.replace("\"ran\"", "\"done\""), "go_init_hook"),
+            (SAMPLE.replace("\"applied\"", "\"yes\""), "suspend_fix"),
+            (SAMPLE.replace(",\"go_runtimes\":1", ""), "go_runtimes"),
             (SAMPLE.replace("[\"SIGPWR\"]", "[30]"), "suspend signal"),
             (SAMPLE.replace(",\"exe\":\"/usr/local/bin/bun\"", ""), "exe"),
             (SAMPLE[..SAMPLE.len() - 1].to_string(), "not JSON"),
