@@ -3,9 +3,18 @@
 //! `interpose` is the mechanism. docs/background.md has the root cause,
 //! docs/architecture.md the module map, README.md the usage.
 //!
-//! Everything is decided once, in the constructor below: configuration is
-//! parsed, real symbols are resolved, the host is identified. Hooks then only
-//! read atomics (see each module for which paths are signal-reachable).
+//! Everything the signal-reachable hooks need is decided once, in the
+//! constructor below: configuration is parsed, the real signal functions
+//! are resolved, the host is identified. Hooks then only read atomics (see
+//! each module for which paths are signal-reachable).
+//!
+//! The constructor runs in every process a container starts (Docker images
+//! set LD_PRELOAD for the whole container), so anything that is not needed
+//! before the first call of a hook that cannot be reached from a signal
+//! handler waits for that call: the real `pthread_create` and `dlopen`
+//! family (`threads.rs`, `dl.rs`), the fork handler (`registry.rs`), and
+//! the Go code ranges of the objects loaded at start-up when no suspend
+//! signal can be protected (README "Performance", start-up rows).
 
 pub mod config;
 pub mod dl;
@@ -41,8 +50,6 @@ fn init() {
     // Resolve before publishing the configuration: hooks apply the policy
     // only once it is published, and by then every real pointer is in place.
     signals::resolve();
-    threads::resolve();
-    dl::resolve();
     registry::init();
     let mut is_bun = false;
     if !cfg.disable {
@@ -50,7 +57,15 @@ fn init() {
         is_bun = host.is_bun;
         suspend::init(&cfg, host);
         trampoline::init(cfg.suspend_trampoline);
-        registry::classify_loaded();
+        // The Go code ranges only matter on suspend signals (the sigaction
+        // policy and the trampoline ask for them there alone); with none
+        // possible, objects are classified when the `dlopen` path first
+        // looks at them. The JSC_SIGNAL_FOR_GC override only changes which
+        // signal, not whether there is one.
+        let (fixed, candidates) = suspend::plan(cfg.suspend, host.is_bun, None);
+        if fixed.0 | candidates.0 != 0 {
+            registry::classify_loaded();
+        }
     }
     let disabled = cfg.disable;
     state::publish(cfg);
