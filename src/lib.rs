@@ -50,7 +50,6 @@ fn init() {
     // Resolve before publishing the configuration: hooks apply the policy
     // only once it is published, and by then every real pointer is in place.
     signals::resolve();
-    registry::init();
     let mut is_bun = false;
     if !cfg.disable {
         let host = host::identify();
