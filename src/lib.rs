@@ -35,16 +35,12 @@ pub mod suspend;
 pub mod threads;
 pub mod trampoline;
 
-use std::io::Write;
-
 fn init() {
     let vars = env::cgofix_vars();
     let (cfg, warnings) = config::parse(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    if !warnings.is_empty() {
-        let mut err = std::io::stderr().lock();
-        for w in &warnings {
-            let _ = writeln!(err, "{w}");
-        }
+    for w in &warnings {
+        // One write per line: children of one shell warn concurrently.
+        log::write_all(2, format!("{w}\n").as_bytes());
     }
     log::init(cfg.log, cfg.log_file.as_deref());
     // Resolve before publishing the configuration: hooks apply the policy
@@ -67,6 +63,10 @@ fn init() {
         }
     }
     let disabled = cfg.disable;
+    if cfg.report.is_some() {
+        // Before publishing: hooks count from their first policy decision.
+        stats::start_counting();
+    }
     state::publish(cfg);
     report::init();
     if disabled {

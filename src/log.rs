@@ -6,6 +6,13 @@
 //! into a fixed stack buffer (`core::fmt` with integers and `&str` only,
 //! which never allocates) and issues one `write(2)`: no allocation, no lock,
 //! no `log`/`env_logger` machinery. A line longer than the buffer is cut.
+//!
+//! Nothing here goes through `std::io::stderr` or `std::io::Error`'s
+//! `Display`: with them linked, every process start paid the loader's
+//! lookups of `writev`, `__xpg_strerror_r` and the thread-local destructor
+//! machinery behind `eprintln!`'s output capture (`pthread_key_create`,
+//! `pthread_key_delete`, `pthread_setspecific`, `__cxa_thread_atexit_impl`).
+//! The constructor's warnings and the exit report use `write_all` below.
 
 use crate::config::LogLevel;
 use std::fmt::{self, Write};
@@ -31,10 +38,11 @@ pub fn init(level: LogLevel, file: Option<&str>) {
         if fd >= 0 {
             FD.store(fd, Ordering::Relaxed);
         } else {
-            eprintln!(
-                "cgofix: CGOFIX_LOG_FILE=\"{path}\" cannot be opened ({}); using stderr",
-                std::io::Error::last_os_error()
+            let err = os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
+            let line = format!(
+                "cgofix: CGOFIX_LOG_FILE=\"{path}\" cannot be opened ({err}); using stderr\n"
             );
+            write_all(2, line.as_bytes());
         }
     }
     LEVEL.store(level as u8, Ordering::Release);
@@ -90,6 +98,47 @@ pub fn emit(args: fmt::Arguments<'_>) {
     unsafe { *errno = saved };
 }
 
+/// Writes all of `bytes` to `fd` (retrying short writes and EINTR), giving
+/// up on any other error. For the constructor and the exit handler, not for
+/// hooks (`emit` is the signal-safe path).
+pub fn write_all(fd: i32, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: writing from a valid slice.
+        let n = unsafe { libc::write(fd, bytes.as_ptr() as *const libc::c_void, bytes.len()) };
+        if n > 0 {
+            bytes = &bytes[n as usize..];
+        } else if n == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
+        }
+    }
+}
+
+/// `errno`'s text as `std::io::Error` displays it ("No such file or
+/// directory (os error 2)"). libc's `strerror_r` is looked up when an error
+/// is reported, not linked: a linked import is a lookup in every process
+/// start, for a message almost no process prints.
+pub fn os_error(errno: i32) -> String {
+    type XsiStrerror = unsafe extern "C" fn(libc::c_int, *mut libc::c_char, usize) -> libc::c_int;
+    // SAFETY: RTLD_DEFAULT lookup of a NUL-terminated name.
+    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__xpg_strerror_r".as_ptr()) };
+    let mut buf = [0 as libc::c_char; 128];
+    let text = if f.is_null() {
+        None
+    } else {
+        // SAFETY: glibc's XSI strerror_r has this signature.
+        let f: XsiStrerror = unsafe { std::mem::transmute(f) };
+        // SAFETY: a writable buffer of the stated size; on success it holds
+        // a NUL-terminated string.
+        (unsafe { f(errno, buf.as_mut_ptr(), buf.len()) } == 0)
+            // SAFETY: NUL-terminated by strerror_r (checked above).
+            .then(|| unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_string_lossy())
+    };
+    match text {
+        Some(t) => format!("{t} (os error {errno})"),
+        None => format!("os error {errno}"),
+    }
+}
+
 /// `log!(Debug, "format", args...)`: a level check (one atomic load), then
 /// `emit`. Async-signal-safe with integer and `&str` arguments.
 #[macro_export]
@@ -126,6 +175,14 @@ mod tests {
         assert_eq!(Size(8 << 20).to_string(), "8 MiB");
         assert_eq!(Size(64 << 10).to_string(), "64 KiB");
         assert_eq!(Size(1000).to_string(), "1000 B");
+    }
+
+    #[test]
+    fn os_error_reads_like_std() {
+        assert_eq!(
+            os_error(libc::ENOENT),
+            std::io::Error::from_raw_os_error(libc::ENOENT).to_string()
+        );
     }
 
     #[test]

@@ -106,7 +106,7 @@ fn write() {
     };
     let line = render() + "\n";
     if dest == "stderr" {
-        let _ = std::io::stderr().write_all(line.as_bytes());
+        crate::log::write_all(2, line.as_bytes());
         return;
     }
     // One write with O_APPEND: children inherit the variable and append
@@ -120,7 +120,11 @@ fn write() {
             let _ = f.write_all(line.as_bytes());
         }
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "cgofix: CGOFIX_REPORT={dest}: {e}");
+            let err = crate::log::os_error(e.raw_os_error().unwrap_or(0));
+            crate::log::write_all(
+                2,
+                format!("cgofix: CGOFIX_REPORT={dest}: {err}\n").as_bytes(),
+            );
         }
     }
 }
