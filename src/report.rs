@@ -14,22 +14,36 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 static WRITTEN: AtomicBool = AtomicBool::new(false);
 
-unsafe extern "C" {
-    fn at_quick_exit(f: extern "C" fn()) -> libc::c_int;
-}
+/// `__cxa_atexit` / `__cxa_at_quick_exit`: (handler, argument, DSO handle).
+type Register = unsafe extern "C" fn(
+    extern "C" fn(*mut libc::c_void),
+    *mut libc::c_void,
+    *mut libc::c_void,
+) -> libc::c_int;
 
 pub fn init() {
     if state::config().and_then(|c| c.report.as_ref()).is_none() {
         return;
     }
-    // SAFETY: registering plain functions with libc's exit machinery.
-    unsafe {
-        libc::atexit(write_at_exit);
-        at_quick_exit(write_at_exit);
+    // What `atexit` and `at_quick_exit` (static stubs in libc_nonshared)
+    // call, looked up here rather than linked: linked, they were two more
+    // symbol lookups (and a GLIBC_2.10 version check) in every process
+    // start, for the few that ask for a report. No DSO handle: the shim is
+    // never unloaded, and a null handle is never matched by
+    // `__cxa_finalize`.
+    for name in [c"__cxa_atexit", c"__cxa_at_quick_exit"] {
+        // SAFETY: RTLD_DEFAULT lookup of a NUL-terminated name.
+        let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+        if !f.is_null() {
+            // SAFETY: glibc's registration functions have this signature.
+            let register: Register = unsafe { std::mem::transmute(f) };
+            // SAFETY: registering a plain function with libc's exit machinery.
+            unsafe { register(write_at_exit, std::ptr::null_mut(), std::ptr::null_mut()) };
+        }
     }
 }
 
-extern "C" fn write_at_exit() {
+extern "C" fn write_at_exit(_: *mut libc::c_void) {
     if WRITTEN.swap(true, Ordering::AcqRel) {
         return;
     }
