@@ -26,23 +26,25 @@ pub fn init(level: LogLevel, file: Option<&str>) {
     if let Some(path) = file
         && level != LogLevel::Off
     {
-        let c = std::ffi::CString::new(path).unwrap_or_default();
-        // SAFETY: a valid NUL-terminated path; flags and mode are constants.
-        let fd = unsafe {
-            libc::open(
-                c.as_ptr(),
-                libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC,
-                0o644,
-            )
-        };
-        if fd >= 0 {
-            FD.store(fd, Ordering::Relaxed);
-        } else {
-            let err = os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(0));
-            let line = format!(
-                "cgofix: CGOFIX_LOG_FILE=\"{path}\" cannot be opened ({err}); using stderr\n"
-            );
-            write_all(2, line.as_bytes());
+        // std's open (open64, which std itself imports) rather than
+        // libc's `open`: one symbol fewer for the loader in every process.
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::io::IntoRawFd;
+        match std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o644)
+            .open(path)
+        {
+            // std opens with O_CLOEXEC.
+            Ok(f) => FD.store(f.into_raw_fd(), Ordering::Relaxed),
+            Err(e) => {
+                let err = os_error(e.raw_os_error().unwrap_or(0));
+                let line = format!(
+                    "cgofix: CGOFIX_LOG_FILE=\"{path}\" cannot be opened ({err}); using stderr\n"
+                );
+                write_all(2, line.as_bytes());
+            }
         }
     }
     LEVEL.store(level as u8, Ordering::Release);
@@ -67,6 +69,14 @@ impl Write for Line {
     }
 }
 
+/// This process's id, by the raw system call (async-signal-safe, cannot
+/// fail): libc's `getpid` would be one more symbol for the loader to look
+/// up in every process start.
+pub fn pid() -> i32 {
+    // SAFETY: getpid takes no arguments.
+    unsafe { libc::syscall(libc::SYS_getpid) as i32 }
+}
+
 /// Writes one line. Async-signal-safe for arguments that are integers and
 /// string slices.
 pub fn emit(args: fmt::Arguments<'_>) {
@@ -74,8 +84,7 @@ pub fn emit(args: fmt::Arguments<'_>) {
         buf: [0; 512],
         len: 0,
     };
-    // SAFETY: getpid is async-signal-safe and cannot fail.
-    let pid = unsafe { libc::getpid() };
+    let pid = pid();
     let _ = write!(line, "cgofix[{pid}]: ");
     let _ = line.write_fmt(args);
     line.buf[line.len] = b'\n';

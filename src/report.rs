@@ -102,7 +102,7 @@ pub fn render() -> String {
     format!(
         "{{\"cgofix\":{},\"pid\":{},\"exe\":{},\"signals\":{{\"suspend_signals\":[{}],\"onstack_added\":{},\"onstack_refused\":{}}},\"threads\":{{\"created\":{},\"stack_raised\":{}}},\"napi\":{{\"queue_async_work_calls\":{}}},\"modules\":[{}]}}",
         js(env!("CARGO_PKG_VERSION")),
-        std::process::id(),
+        crate::log::pid(),
         js(&exe),
         suspend.join(","),
         stats::ONSTACK_ADDED.get(),
