@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Overhead benchmarks, with and without the shim, alternating A/B in one
 # run. Usage: scripts/bench.sh [--rounds N] [--quick] [--markdown]
+#                              [--only startup] [--counters]
+# --only startup: just the spawn storm and the loader rows (no Bun, Go, Node).
+# --counters: also print the deterministic start-up counters (valgrind).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -13,6 +16,11 @@ mkdir -p "$CGOFIXTEST_BENCH_DIR"
 for p in threads sigaction; do
     cc -O2 -pthread "benches/$p.c" -o "$CGOFIXTEST_BENCH_DIR/$p"
 done
+# The floor for the spawn-storm rows: a preload library with nothing in it.
+cc -O2 -shared -fPIC benches/empty.c -o "$CGOFIXTEST_BENCH_DIR/libempty.so"
 export CGOFIXTEST_BENCH_FIXTURES="$root/target/fixtures/go-newest"
-CGOFIXTEST_NAPI_INCLUDE="$CGOFIXTEST_NAPI_INCLUDE" bash tests/fixtures/build.sh "$CGOFIXTEST_BENCH_FIXTURES" "$CGOFIXTEST_GONEW" >&2
+case " $* " in
+    *" --only startup "*) ;;
+    *) CGOFIXTEST_NAPI_INCLUDE="$CGOFIXTEST_NAPI_INCLUDE" bash tests/fixtures/build.sh "$CGOFIXTEST_BENCH_FIXTURES" "$CGOFIXTEST_GONEW" >&2 ;;
+esac
 exec python3 benches/bench.py "$@"

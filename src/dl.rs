@@ -14,12 +14,6 @@ static REAL_DLOPEN: RealFn<DlopenFn> = RealFn::new(c"dlopen");
 static REAL_DLMOPEN: RealFn<DlmopenFn> = RealFn::new(c"dlmopen");
 static REAL_DLCLOSE: RealFn<DlcloseFn> = RealFn::new(c"dlclose");
 
-pub fn resolve() {
-    REAL_DLOPEN.resolve(dlopen as DlopenFn as usize, &[]);
-    REAL_DLMOPEN.resolve(dlmopen as DlmopenFn as usize, &[]);
-    REAL_DLCLOSE.resolve(dlclose as DlcloseFn as usize, &[]);
-}
-
 /// Runs the real loader call with the depth counter raised, then looks at
 /// what was loaded.
 fn around<T>(call: impl FnOnce() -> *mut T) -> *mut T {
@@ -37,11 +31,20 @@ fn around<T>(call: impl FnOnce() -> *mut T) -> *mut T {
     h
 }
 
+/// The real functions are resolved at their first call (never from a
+/// signal handler: none of them is async-signal-safe), not by the
+/// constructor: most processes never call them, and each `dlsym` costs
+/// every process start ~1k instructions.
 fn real_dlopen() -> Option<DlopenFn> {
-    REAL_DLOPEN.get().or_else(|| {
-        REAL_DLOPEN.resolve(dlopen as DlopenFn as usize, &[]);
-        REAL_DLOPEN.get()
-    })
+    REAL_DLOPEN.get_or_resolve(dlopen as DlopenFn as usize, &[])
+}
+
+fn real_dlmopen() -> Option<DlmopenFn> {
+    REAL_DLMOPEN.get_or_resolve(dlmopen as DlmopenFn as usize, &[])
+}
+
+fn real_dlclose() -> Option<DlcloseFn> {
+    REAL_DLCLOSE.get_or_resolve(dlclose as DlcloseFn as usize, &[])
 }
 
 hook! {
@@ -66,7 +69,7 @@ hook! {
 hook! {
     fn dlmopen(lmid: c_long, file: *const c_char, mode: c_int) -> *mut c_void {
         body => {
-            match REAL_DLMOPEN.get() {
+            match real_dlmopen() {
                 // SAFETY: forwarding the caller's arguments.
                 Some(f) => around(|| unsafe { f(lmid, file, mode) }),
                 None => std::ptr::null_mut(),
@@ -87,7 +90,7 @@ hook! {
     /// the loader maps at its address later is examined and patched afresh.
     fn dlclose(handle: *mut c_void) -> c_int {
         body => {
-            let Some(f) = REAL_DLCLOSE.get() else { return -1 };
+            let Some(f) = real_dlclose() else { return -1 };
             // SAFETY: forwarding the caller's handle.
             let r = unsafe { f(handle) };
             if r == 0 && state::active().is_some() {

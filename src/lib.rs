@@ -3,9 +3,18 @@
 //! `interpose` is the mechanism. docs/background.md has the root cause,
 //! docs/architecture.md the module map, README.md the usage.
 //!
-//! Everything is decided once, in the constructor below: configuration is
-//! parsed, real symbols are resolved, the host is identified. Hooks then only
-//! read atomics (see each module for which paths are signal-reachable).
+//! Everything the signal-reachable hooks need is decided once, in the
+//! constructor below: configuration is parsed, the real signal functions
+//! are resolved, the host is identified. Hooks then only read atomics (see
+//! each module for which paths are signal-reachable).
+//!
+//! The constructor runs in every process a container starts (Docker images
+//! set LD_PRELOAD for the whole container), so anything that is not needed
+//! before the first call of a hook that cannot be reached from a signal
+//! handler waits for that call: the real `pthread_create` and `dlopen`
+//! family (`threads.rs`, `dl.rs`), the fork handler (`registry.rs`), and
+//! the Go code ranges of the objects loaded at start-up when no suspend
+//! signal can be protected (README "Performance", start-up rows).
 
 pub mod config;
 pub mod dl;
@@ -28,33 +37,42 @@ pub mod suspend;
 pub mod threads;
 pub mod trampoline;
 
-use std::io::Write;
-
 fn init() {
     let vars = env::cgofix_vars();
     let (cfg, warnings) = config::parse(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    if !warnings.is_empty() {
-        let mut err = std::io::stderr().lock();
-        for w in &warnings {
-            let _ = writeln!(err, "{w}");
-        }
+    for w in &warnings {
+        // One write per line: children of one shell warn concurrently.
+        log::write_all(2, format!("{w}\n").as_bytes());
     }
     log::init(cfg.log, cfg.log_file.as_deref());
     // Resolve before publishing the configuration: hooks apply the policy
     // only once it is published, and by then every real pointer is in place.
     signals::resolve();
-    threads::resolve();
-    dl::resolve();
-    registry::init();
     let mut is_bun = false;
     if !cfg.disable {
         let host = host::identify();
         is_bun = host.is_bun;
         suspend::init(&cfg, host);
         trampoline::init(cfg.suspend_trampoline);
-        registry::classify_loaded();
+        // Go code ranges are asked for on suspend signals (the sigaction
+        // policy, the trampoline) and by the SIGPIPE rule. Objects loaded
+        // later are classified by the `dlopen` path; those already mapped
+        // only matter when one of the two can apply: a suspend signal is
+        // possible, or SIGPIPE was inherited ignored (a Go library among
+        // them would replace that SIG_IGN in its constructor, outside any
+        // `dlopen`). Skipping the walk otherwise saves every other process
+        // start the scan. JSC_SIGNAL_FOR_GC only changes which signal.
+        let (fixed, candidates) = suspend::plan(cfg.suspend, host.is_bun, None);
+        let sigpipe_ignored = cfg.keep_sigpipe && signals::ignored_now(libc::SIGPIPE);
+        if fixed.0 | candidates.0 != 0 || sigpipe_ignored {
+            registry::classify_loaded();
+        }
     }
     let disabled = cfg.disable;
+    if cfg.report.is_some() {
+        // Before publishing: hooks count from their first policy decision.
+        stats::start_counting();
+    }
     state::publish(cfg);
     report::init();
     if disabled {

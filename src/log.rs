@@ -6,6 +6,13 @@
 //! into a fixed stack buffer (`core::fmt` with integers and `&str` only,
 //! which never allocates) and issues one `write(2)`: no allocation, no lock,
 //! no `log`/`env_logger` machinery. A line longer than the buffer is cut.
+//!
+//! Nothing here goes through `std::io::stderr` or `std::io::Error`'s
+//! `Display`: with them linked, every process start paid the loader's
+//! lookups of `writev`, `__xpg_strerror_r` and the thread-local destructor
+//! machinery behind `eprintln!`'s output capture (`pthread_key_create`,
+//! `pthread_key_delete`, `pthread_setspecific`, `__cxa_thread_atexit_impl`).
+//! The constructor's warnings and the exit report use `write_all` below.
 
 use crate::config::LogLevel;
 use std::fmt::{self, Write};
@@ -19,22 +26,25 @@ pub fn init(level: LogLevel, file: Option<&str>) {
     if let Some(path) = file
         && level != LogLevel::Off
     {
-        let c = std::ffi::CString::new(path).unwrap_or_default();
-        // SAFETY: a valid NUL-terminated path; flags and mode are constants.
-        let fd = unsafe {
-            libc::open(
-                c.as_ptr(),
-                libc::O_WRONLY | libc::O_CREAT | libc::O_APPEND | libc::O_CLOEXEC,
-                0o644,
-            )
-        };
-        if fd >= 0 {
-            FD.store(fd, Ordering::Relaxed);
-        } else {
-            eprintln!(
-                "cgofix: CGOFIX_LOG_FILE=\"{path}\" cannot be opened ({}); using stderr",
-                std::io::Error::last_os_error()
-            );
+        // std's open (open64, which std itself imports) rather than
+        // libc's `open`: one symbol fewer for the loader in every process.
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::io::IntoRawFd;
+        match std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(0o644)
+            .open(path)
+        {
+            // std opens with O_CLOEXEC.
+            Ok(f) => FD.store(f.into_raw_fd(), Ordering::Relaxed),
+            Err(e) => {
+                let err = os_error(e.raw_os_error().unwrap_or(0));
+                let line = format!(
+                    "cgofix: CGOFIX_LOG_FILE=\"{path}\" cannot be opened ({err}); using stderr\n"
+                );
+                write_all(2, line.as_bytes());
+            }
         }
     }
     LEVEL.store(level as u8, Ordering::Release);
@@ -59,6 +69,14 @@ impl Write for Line {
     }
 }
 
+/// This process's id, by the raw system call (async-signal-safe, cannot
+/// fail): libc's `getpid` would be one more symbol for the loader to look
+/// up in every process start.
+pub fn pid() -> i32 {
+    // SAFETY: getpid takes no arguments.
+    unsafe { libc::syscall(libc::SYS_getpid) as i32 }
+}
+
 /// Writes one line. Async-signal-safe for arguments that are integers and
 /// string slices.
 pub fn emit(args: fmt::Arguments<'_>) {
@@ -66,8 +84,7 @@ pub fn emit(args: fmt::Arguments<'_>) {
         buf: [0; 512],
         len: 0,
     };
-    // SAFETY: getpid is async-signal-safe and cannot fail.
-    let pid = unsafe { libc::getpid() };
+    let pid = pid();
     let _ = write!(line, "cgofix[{pid}]: ");
     let _ = line.write_fmt(args);
     line.buf[line.len] = b'\n';
@@ -88,6 +105,47 @@ pub fn emit(args: fmt::Arguments<'_>) {
     };
     // SAFETY: restoring this thread's errno.
     unsafe { *errno = saved };
+}
+
+/// Writes all of `bytes` to `fd` (retrying short writes and EINTR), giving
+/// up on any other error. For the constructor and the exit handler, not for
+/// hooks (`emit` is the signal-safe path).
+pub fn write_all(fd: i32, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        // SAFETY: writing from a valid slice.
+        let n = unsafe { libc::write(fd, bytes.as_ptr() as *const libc::c_void, bytes.len()) };
+        if n > 0 {
+            bytes = &bytes[n as usize..];
+        } else if n == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
+        }
+    }
+}
+
+/// `errno`'s text as `std::io::Error` displays it ("No such file or
+/// directory (os error 2)"). libc's `strerror_r` is looked up when an error
+/// is reported, not linked: a linked import is a lookup in every process
+/// start, for a message almost no process prints.
+pub fn os_error(errno: i32) -> String {
+    type XsiStrerror = unsafe extern "C" fn(libc::c_int, *mut libc::c_char, usize) -> libc::c_int;
+    // SAFETY: RTLD_DEFAULT lookup of a NUL-terminated name.
+    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"__xpg_strerror_r".as_ptr()) };
+    let mut buf = [0 as libc::c_char; 128];
+    let text = if f.is_null() {
+        None
+    } else {
+        // SAFETY: glibc's XSI strerror_r has this signature.
+        let f: XsiStrerror = unsafe { std::mem::transmute(f) };
+        // SAFETY: a writable buffer of the stated size; on success it holds
+        // a NUL-terminated string.
+        (unsafe { f(errno, buf.as_mut_ptr(), buf.len()) } == 0)
+            // SAFETY: NUL-terminated by strerror_r (checked above).
+            .then(|| unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_string_lossy())
+    };
+    match text {
+        Some(t) => format!("{t} (os error {errno})"),
+        None => format!("os error {errno}"),
+    }
 }
 
 /// `log!(Debug, "format", args...)`: a level check (one atomic load), then
@@ -126,6 +184,14 @@ mod tests {
         assert_eq!(Size(8 << 20).to_string(), "8 MiB");
         assert_eq!(Size(64 << 10).to_string(), "64 KiB");
         assert_eq!(Size(1000).to_string(), "1000 B");
+    }
+
+    #[test]
+    fn os_error_reads_like_std() {
+        assert_eq!(
+            os_error(libc::ENOENT),
+            std::io::Error::from_raw_os_error(libc::ENOENT).to_string()
+        );
     }
 
     #[test]

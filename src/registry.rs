@@ -15,7 +15,8 @@
 //!   (path, Go version, ...), kept after `dlclose` with its counts. Touched
 //!   only at `dlopen`, `dlclose` and exit, under `LOCK`.
 //!
-//! `LOCK` is a spin lock (reset in forked children), never held across a
+//! `LOCK` is a spin lock (reset in forked children, once a process has used
+//! it), never held across a
 //! call that can take the loader's `dl_load_lock`: only `dl_iterate_phdr`
 //! (which takes `dl_load_write_lock`) and reads of mapped ELF data happen
 //! under it, so a library constructor that creates a thread inside `dlopen`
@@ -235,6 +236,7 @@ static LOCK: AtomicBool = AtomicBool::new(false);
 /// Runs `f` with the writer lock held: the only way to change entries or
 /// touch the rows.
 pub fn locked<R>(f: impl FnOnce(&mut Rows) -> R) -> R {
+    reset_in_forked_children();
     while LOCK
         .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
         .is_err()
@@ -257,10 +259,33 @@ extern "C" fn reset_after_fork() {
     LOCK.store(false, Ordering::Release);
 }
 
-/// Called once from the constructor.
-pub fn init() {
-    // SAFETY: registering a plain function; pthread_atfork does not call it now.
-    unsafe { libc::pthread_atfork(None, None, Some(reset_after_fork)) };
+/// 0: not registered, 1: being registered, 2: registered.
+static ATFORK: AtomicU8 = AtomicU8::new(0);
+
+/// Registers `reset_after_fork` before the lock is first taken, not in the
+/// constructor: most processes a container starts (shells, git, compilers)
+/// never take it, and a registered child handler costs every `fork` page
+/// faults in the child (it runs the shim's code and writes its data:
+/// ~3 faults per fork in a bash spawn storm, perf record). Until the lock
+/// has been taken once, no fork can inherit it held.
+fn reset_in_forked_children() {
+    if ATFORK.load(Ordering::Acquire) == 2 {
+        return;
+    }
+    if ATFORK
+        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
+        // SAFETY: registering a plain function; pthread_atfork does not call it now.
+        unsafe { libc::pthread_atfork(None, None, Some(reset_after_fork)) };
+        ATFORK.store(2, Ordering::Release);
+        return;
+    }
+    // Another thread is registering: nobody may hold the lock before the
+    // handler is in place.
+    while ATFORK.load(Ordering::Acquire) != 2 {
+        std::hint::spin_loop();
+    }
 }
 
 /// The entry for `base`, if classified. Lock-free.

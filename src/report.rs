@@ -14,22 +14,36 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 static WRITTEN: AtomicBool = AtomicBool::new(false);
 
-unsafe extern "C" {
-    fn at_quick_exit(f: extern "C" fn()) -> libc::c_int;
-}
+/// `__cxa_atexit` / `__cxa_at_quick_exit`: (handler, argument, DSO handle).
+type Register = unsafe extern "C" fn(
+    extern "C" fn(*mut libc::c_void),
+    *mut libc::c_void,
+    *mut libc::c_void,
+) -> libc::c_int;
 
 pub fn init() {
     if state::config().and_then(|c| c.report.as_ref()).is_none() {
         return;
     }
-    // SAFETY: registering plain functions with libc's exit machinery.
-    unsafe {
-        libc::atexit(write_at_exit);
-        at_quick_exit(write_at_exit);
+    // What `atexit` and `at_quick_exit` (static stubs in libc_nonshared)
+    // call, looked up here rather than linked: linked, they were two more
+    // symbol lookups (and a GLIBC_2.10 version check) in every process
+    // start, for the few that ask for a report. No DSO handle: the shim is
+    // never unloaded, and a null handle is never matched by
+    // `__cxa_finalize`.
+    for name in [c"__cxa_atexit", c"__cxa_at_quick_exit"] {
+        // SAFETY: RTLD_DEFAULT lookup of a NUL-terminated name.
+        let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+        if !f.is_null() {
+            // SAFETY: glibc's registration functions have this signature.
+            let register: Register = unsafe { std::mem::transmute(f) };
+            // SAFETY: registering a plain function with libc's exit machinery.
+            unsafe { register(write_at_exit, std::ptr::null_mut(), std::ptr::null_mut()) };
+        }
     }
 }
 
-extern "C" fn write_at_exit() {
+extern "C" fn write_at_exit(_: *mut libc::c_void) {
     if WRITTEN.swap(true, Ordering::AcqRel) {
         return;
     }
@@ -91,7 +105,7 @@ pub fn render() -> String {
     format!(
         "{{\"cgofix\":{},\"pid\":{},\"exe\":{},\"signals\":{{\"suspend_signals\":[{}],\"suspend_fix\":{},\"onstack_added\":{},\"onstack_refused\":{},\"sigpipe_kept\":{}}},\"threads\":{{\"created\":{},\"stack_raised\":{}}},\"napi\":{{\"queue_async_work_calls\":{}}},\"go_runtimes\":{},\"modules\":[{}]}}",
         js(env!("CARGO_PKG_VERSION")),
-        std::process::id(),
+        crate::log::pid(),
         js(&exe),
         suspend.join(","),
         js(suspend_fix),
@@ -112,7 +126,7 @@ fn write() {
     };
     let line = render() + "\n";
     if dest == "stderr" {
-        let _ = std::io::stderr().write_all(line.as_bytes());
+        crate::log::write_all(2, line.as_bytes());
         return;
     }
     // One write with O_APPEND: children inherit the variable and append
@@ -126,7 +140,11 @@ fn write() {
             let _ = f.write_all(line.as_bytes());
         }
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "cgofix: CGOFIX_REPORT={dest}: {e}");
+            let err = crate::log::os_error(e.raw_os_error().unwrap_or(0));
+            crate::log::write_all(
+                2,
+                format!("cgofix: CGOFIX_REPORT={dest}: {err}\n").as_bytes(),
+            );
         }
     }
 }

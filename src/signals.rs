@@ -170,7 +170,7 @@ fn installed_by_go(h: sighandler_t) -> bool {
 }
 
 /// Whether `sig` is ignored now (kernel view).
-fn ignored_now(sig: c_int) -> bool {
+pub fn ignored_now(sig: c_int) -> bool {
     // SAFETY: all-zero is a valid sigaction.
     let mut cur: SigAction = unsafe { std::mem::zeroed() };
     // SAFETY: a query into a valid struct on our stack.

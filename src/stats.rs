@@ -1,6 +1,20 @@
 //! Counters for the exit report: relaxed atomics, safe from any context.
+//!
+//! They count only when a report was asked for (`CGOFIX_REPORT`, switched
+//! on by the constructor before any hook applies its policy). Otherwise
+//! `inc` writes nothing: a write to the shim's data in a forked child (bash
+//! resets its handlers between `fork` and `exec`, and the policy adds
+//! `SA_ONSTACK` to each) copies the page, one page fault per child that
+//! nothing would ever read (perf record, bash spawn storm).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+
+/// Called by the constructor when the exit report is on.
+pub fn start_counting() {
+    COUNTING.store(true, Ordering::Relaxed);
+}
 
 pub struct Counter(AtomicU64);
 
@@ -10,7 +24,9 @@ impl Counter {
     }
     #[inline]
     pub fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        if COUNTING.load(Ordering::Relaxed) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
     }
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)

@@ -82,7 +82,7 @@ pub fn plan(
 
 /// Called once from the constructor.
 pub fn init(cfg: &Config, host: Host) {
-    let env = std::env::var("JSC_SIGNAL_FOR_GC").ok();
+    let env = crate::env::var("JSC_SIGNAL_FOR_GC");
     let (fixed, candidates) = plan(cfg.suspend, host.is_bun, env.as_deref());
     EXE_START.store(host.exe_text.0, Ordering::Relaxed);
     EXE_END.store(host.exe_text.1, Ordering::Relaxed);

@@ -62,7 +62,9 @@ type GetDefaultFn = unsafe extern "C" fn(*mut pthread_attr_t) -> c_int;
 /// either, so a fresh attr *is* the default.
 static ATTR_GETDEFAULT: RealFn<GetDefaultFn> = RealFn::new(c"pthread_getattr_default_np");
 
-pub fn resolve() {
+/// Resolves the real functions; called at the first `pthread_create`, not
+/// from the constructor (see `real_create`).
+fn resolve() {
     REAL_CREATE.resolve(pthread_create as CreateFn as usize, &[]);
     ATTR_GETSIGMASK.resolve(0, &[]);
     ATTR_GETSTACKADDR.resolve(0, &[]);
@@ -334,12 +336,14 @@ unsafe fn create_masked(
     r
 }
 
-/// Fallback when libc's pthread_create was not resolved before the first call
-/// (a constructor that ran before ours): resolve now, outside any signal
-/// handler since pthread_create is not async-signal-safe anyway.
+/// libc's pthread_create, resolved (with the attr helpers) at the first
+/// call: outside any signal handler since pthread_create is not
+/// async-signal-safe, and never in the processes that create no thread
+/// (four `dlsym` calls fewer in every process start; a constructor that
+/// runs before ours is served the same way).
 fn real_create() -> Option<CreateFn> {
     REAL_CREATE.get().or_else(|| {
-        REAL_CREATE.resolve(pthread_create as CreateFn as usize, &[]);
+        resolve();
         REAL_CREATE.get()
     })
 }

@@ -62,6 +62,16 @@ impl<F: Copy> RealFn<F> {
         found.is_some()
     }
 
+    /// The real function, resolving it first if that has not happened yet
+    /// (for hooks whose real function is looked up at its first call rather
+    /// than by the constructor). Not async-signal-safe on that first call.
+    pub fn get_or_resolve(&self, own: usize, aliases: &[&CStr]) -> Option<F> {
+        self.get().or_else(|| {
+            self.resolve(own, aliases);
+            self.get()
+        })
+    }
+
     /// The raw address, 0 when unresolved.
     pub fn addr(&self) -> usize {
         self.addr.load(Ordering::Acquire)
