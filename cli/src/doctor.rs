@@ -173,9 +173,10 @@ pub struct Verdict {
 
 const EVIDENCE_HANG: &str = "measured by this project on every Bun from 1.0.36 to 1.3.14 \
 (bun:ffi + WebAssembly repro; docs/background.md §1); oven-sh/bun#31158, PR #31161, PR #21821";
-const EVIDENCE_PROF: &str = "measured by this project: 1.4.0 and 1.4.3 hang under --cpu-prof; \
-1.4.4 not measured, assumed affected (docs/background.md §1); oven-sh/bun#31158";
-const EVIDENCE_FIXED: &str = "measured by this project: 1.4.5 no longer hangs (docs/background.md §1); \
+const EVIDENCE_PROF: &str = "measured by this project: 1.4.0 and 1.4.3 hang under --cpu-prof \
+(docs/background.md §1); oven-sh/bun#31158";
+const EVIDENCE_FIXED: &str = "measured by this project: 1.4.4 and 1.4.5 no longer hang; JSC's suspend \
+handler reads the interrupted stack pointer from its ucontext since 1.4.4 (docs/background.md §7); \
 oven-sh/bun#31158, PR #31161";
 
 /// Parses `1.3.14`, `v1.3.14`, `1.4.0-canary.5+abc` into (major, minor, patch).
@@ -208,14 +209,14 @@ pub fn assess(version: Option<&str>) -> Verdict {
                       hangs the process in a SIGPWR storm at 100 % CPU",
             evidence: EVIDENCE_HANG,
         },
-        (1, 4, 0..=4) => Verdict {
+        (1, 4, 0..=3) => Verdict {
             affected: Some(true),
             summary: "AFFECTED under `bun --cpu-prof` (and possibly GC under Workers) once a Go module is loaded",
             evidence: EVIDENCE_PROF,
         },
         _ => Verdict {
             affected: Some(false),
-            summary: "not affected: fixed upstream in Bun 1.4.5",
+            summary: "not affected: fixed upstream in Bun 1.4.4",
             evidence: EVIDENCE_FIXED,
         },
     }
@@ -339,6 +340,8 @@ struct DoctorJson<'a> {
     scan_ms: u64,
     modules: Vec<ModuleJson<'a>>,
     go_modules: u64,
+    /// Risks the shim cannot fix (today: more than one Go runtime).
+    warnings: &'a [String],
     notes: &'a [String],
     bun: Option<BunJson<'a>>,
     shim_needed: bool,
@@ -367,6 +370,29 @@ struct BunJson<'a> {
     affected: Option<bool>,
     summary: &'static str,
     evidence: &'static str,
+}
+
+/// More than one Go object in a project means more than one Go runtime if
+/// a process loads them together, which Go does not support
+/// (https://github.com/golang/go/issues/18976); in practice it crashes
+/// (apache/arrow-adbc#1841, go-python/gopy#370). The shim reports it at run
+/// time too (`go_runtimes` in the exit report) but cannot make it work.
+fn runtime_warnings(scan: &Scan) -> Vec<String> {
+    let go: Vec<String> = scan
+        .modules
+        .iter()
+        .filter(|m| m.info.is_go)
+        .map(|m| m.path.display().to_string())
+        .collect();
+    if go.len() < 2 {
+        return Vec::new();
+    }
+    vec![format!(
+        "{} Go modules ({}): each carries its own Go runtime; a process that loads two of them is \
+         unsupported by Go and known to crash (golang/go#18976, apache/arrow-adbc#1841). The shim cannot fix that.",
+        go.len(),
+        go.join(", ")
+    )]
 }
 
 /// Runs the whole diagnosis and prints it. Returns the exit code.
@@ -416,6 +442,7 @@ pub fn run(opts: &Options) -> Result<i32, String> {
     let verdict = bun.as_ref().map(|b| assess(b.version.as_deref()));
     let go_modules = scan.modules.iter().filter(|m| m.info.is_go).count();
     let needed = go_modules > 0 && verdict.as_ref().is_some_and(|v| v.affected != Some(false));
+    let warnings = runtime_warnings(&scan);
 
     let lib = crate::find_library().ok();
     let bun_cmd = bun.as_ref().map_or("bun".to_string(), |b| {
@@ -466,6 +493,7 @@ pub fn run(opts: &Options) -> Result<i32, String> {
                 })
                 .collect(),
             go_modules: go_modules as u64,
+            warnings: &warnings,
             notes: &scan.notes,
             bun: bun.as_ref().zip(verdict.as_ref()).map(|(b, v)| BunJson {
                 path: lossy(&b.path),
@@ -525,6 +553,9 @@ pub fn run(opts: &Options) -> Result<i32, String> {
             };
             let _ = writeln!(o, "  {}\n      {what}", m.path.display());
         }
+    }
+    for w in &warnings {
+        let _ = writeln!(o, "WARNING: {w}");
     }
     if !scan.notes.is_empty() {
         let _ = writeln!(o, "Notes ({}):", scan.notes.len());
@@ -620,11 +651,11 @@ mod tests {
         for v in ["1.0.0", "1.0.36", "1.1.45", "1.2.0", "1.3.14", "1.3.99"] {
             assert_eq!(a(v), Some(true), "{v}");
         }
-        for v in ["1.4.0", "1.4.3", "1.4.4"] {
+        for v in ["1.4.0", "1.4.3"] {
             assert_eq!(a(v), Some(true), "{v}");
             assert!(assess(Some(v)).evidence.contains("1.4.0 and 1.4.3"));
         }
-        for v in ["1.4.5", "1.4.10", "1.5.0", "2.0.0"] {
+        for v in ["1.4.4", "1.4.5", "1.4.10", "1.5.0", "2.0.0"] {
             assert_eq!(a(v), Some(false), "{v}");
         }
         assert_eq!(a("0.8.1"), None);
