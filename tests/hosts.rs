@@ -232,3 +232,74 @@ fn a_second_go_runtime_is_named_once() {
     o.expect_success();
     assert!(!o.stderr().contains("second Go runtime"), "{}", o.stderr());
 }
+
+const STORM_SECONDS: &str = "3";
+
+/// A SIGUSR2 storm at every thread of `cmd` (from its READY line) on a
+/// handler installed after Go started: Deno's `addSignalListener`, or a C
+/// handler set through ctypes in Python.
+fn storm_run(case: &str, cmd: Command) -> proc::Storm {
+    testkit::storm(case, cmd, &[libc::SIGUSR2], Duration::from_secs(90))
+}
+
+fn storm_cmd(host: &str, shim: bool) -> Command {
+    let lib = fixtures(Go::Newest).join("ffi.so");
+    match host {
+        "deno" => {
+            let mut c = command(&deno(), shim);
+            c.args(["run", "-A", "--quiet"])
+                .arg(probe("storm.ts"))
+                .arg(&lib)
+                .arg(STORM_SECONDS)
+                .env("DENO_DIR", std::env::temp_dir().join("cgofix-deno-dir"))
+                .env("DENO_NO_UPDATE_CHECK", "1");
+            c
+        }
+        _ => {
+            let mut c = command(&python(), shim);
+            c.arg(probe("storm.py")).arg(&lib).arg(STORM_SECONDS);
+            c
+        }
+    }
+}
+
+fn storm_flags(stdout: &str) -> i64 {
+    stdout
+        .split("flags=0x")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|h| i64::from_str_radix(h, 16).ok())
+        .unwrap_or_else(|| panic!("no flags in {stdout}"))
+}
+
+#[test]
+fn deno_and_python_handlers_after_go_survive_a_storm() {
+    for host in ["deno", "python"] {
+        for i in 0..2 {
+            let case = format!("storm {host} with shim, run {i}");
+            let proc::Storm { run, sent } = storm_run(&case, storm_cmd(host, true));
+            assert!(
+                run.code() == Some(0) && run.stdout.contains("CGOFIX-OK storm"),
+                "{case} crashed: {run:?}"
+            );
+            assert_ne!(storm_flags(&run.stdout) & SA_ONSTACK, 0, "{case}: {run:?}");
+            assert!(sent > 1000, "{case}: only {sent} signals: not a storm");
+        }
+        // The control, deterministic: without the shim the handler lacks
+        // SA_ONSTACK (when the run survives at all; a crash is the bug).
+        let case = format!("storm {host} without shim");
+        let proc::Storm { run, .. } = storm_run(&case, storm_cmd(host, false));
+        if run.stdout.contains("CGOFIX-OK") {
+            assert_eq!(storm_flags(&run.stdout) & SA_ONSTACK, 0, "{case}: {run:?}");
+        } else {
+            let fault = matches!(
+                run.signal(),
+                Some(libc::SIGSEGV | libc::SIGBUS | libc::SIGABRT | libc::SIGILL)
+            );
+            assert!(
+                fault || run.stderr.contains("fatal error") || run.stderr.contains("signal SIG"),
+                "{case}: a failure that is not this bug: {run:?}"
+            );
+        }
+    }
+}
