@@ -28,6 +28,9 @@ CGOFIXTEST_SOAK_RUNS="$runs" t --test-threads=1 --nocapture --exact \
 echo "soak: bun 1.3.14 --cpu-prof workers storm (suspend trampoline), $runs runs per module" >&2
 CGOFIXTEST_SOAK_RUNS="$runs" t --test-threads=1 --nocapture --exact \
     bun_1_3_14_cpu_prof_workers_do_not_crash 2>&1 | grep -E 'storm|test result|HANG|FAIL|crashed|exit'
+echo "soak: two Go runtimes (1.19 + newest) under load in one process, $runs runs" >&2
+CGOFIXTEST_SOAK_RUNS="$runs" cargo test --release --quiet --test hosts -- --ignored --nocapture --exact \
+    measure_two_runtimes_under_load 2>&1 | grep -E 'two-runtimes|test result|HANG|panicked'
 echo "soak: memcheck on the 4x1000 thread program" >&2
 t --test-threads=1 --nocapture --ignored --exact soak_valgrind_thread_program 2>&1 \
     | grep -E 'memcheck|test result|HANG|FAIL|panicked'

@@ -303,3 +303,31 @@ fn deno_and_python_handlers_after_go_survive_a_storm() {
         }
     }
 }
+
+/// Measurement, not a gate (scripts/soak.sh runs it): two Go runtimes
+/// (Go 1.19 and the newest) under load in one process, with the shim.
+/// `CGOFIXTEST_SOAK_RUNS` runs of 5 s (default 10); prints how many failed.
+#[test]
+#[ignore = "measurement: two Go runtimes under load"]
+fn measure_two_runtimes_under_load() {
+    let runs: usize = std::env::var("CGOFIXTEST_SOAK_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let (a, b) = (
+        fixtures(Go::V119).join("ffi.so"),
+        fixtures(Go::Newest).join("ffi.so"),
+    );
+    let mut failed = 0;
+    for i in 0..runs {
+        let mut c = command(&python(), true);
+        c.arg(probe("two_runtimes.py")).arg(&a).arg(&b).arg("5");
+        let o = proc::run(format!("two runtimes run {i}"), c, TIMEOUT);
+        let f = o.finished();
+        if f.code() != Some(0) || !f.stdout.contains("CGOFIX-OK") {
+            failed += 1;
+            println!("two-runtimes run {i} failed: {f:?}");
+        }
+    }
+    println!("two-runtimes: {failed}/{runs} runs failed");
+}
