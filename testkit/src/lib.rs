@@ -12,7 +12,7 @@ pub mod native;
 pub mod proc;
 pub mod report;
 
-pub use deps::{Go, bun, deps, node, required_tool, setup_var};
+pub use deps::{Go, bun, deps, node, required_dir, required_tool, setup_var};
 pub use native::{MIX_WORKS_PER_MODULE, c_program, cc, fixtures, js, program_source, shim};
 pub use proc::{Finished, Outcome, Storm, run, storm, threads_of};
 pub use serde_json::{self, Value};
