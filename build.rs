@@ -48,7 +48,7 @@
 //! build already does with LLVM's libunwind.
 //!
 //! Skipped, leaving the usual dynamic dependency, when a linker was chosen
-//! for the target (`RUSTC_LINKER`: cargo-zigbuild brings its own unwinder),
+//! for the target by cargo-zigbuild (`RUSTC_LINKER` names its `zigcc` wrapper: zig brings its own unwinder),
 //! when the target is not *-linux-gnu, or when the compiler has no
 //! `libgcc_eh.a`.
 use std::path::PathBuf;
@@ -59,7 +59,10 @@ fn main() {
     println!("cargo:rerun-if-env-changed=RUSTC_LINKER");
     println!("cargo:rerun-if-env-changed=CC");
     let var = |k: &str| std::env::var(k).unwrap_or_default();
-    let zig = std::env::var_os("RUSTC_LINKER").is_some();
+    // cargo-zigbuild sets the linker to its `zigcc-<target>` wrapper; any
+    // other configured linker (the aarch64 cross gcc in .cargo/config.toml)
+    // is an ordinary GNU toolchain and gets the same treatment as `cc`.
+    let zig = var("RUSTC_LINKER").contains("zigcc");
     if var("CARGO_CFG_TARGET_OS") == "linux" && !zig {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-Bsymbolic-functions");
         // Verified with rust-lld, rustc's default linker there.
@@ -70,7 +73,23 @@ fn main() {
     if var("CARGO_CFG_TARGET_OS") != "linux" || var("CARGO_CFG_TARGET_ENV") != "gnu" || zig {
         return;
     }
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_string());
+    // The compiler of the *target*: a cross build must not pick the host's
+    // libgcc_eh.a. `CC_<target>` (the cc crate's convention) first; plain
+    // `CC` only for a native build; else Debian's cross compiler name.
+    let (target, host) = (var("TARGET"), var("HOST"));
+    let target_cc = format!("CC_{}", target.replace('-', "_"));
+    println!("cargo:rerun-if-env-changed={target_cc}");
+    let native = target == host;
+    let cc = std::env::var(&target_cc)
+        .ok()
+        .or_else(|| native.then(|| std::env::var("CC").ok()).flatten())
+        .unwrap_or_else(|| {
+            if native {
+                "cc".to_string()
+            } else {
+                format!("{}-linux-gnu-gcc", var("CARGO_CFG_TARGET_ARCH"))
+            }
+        });
     let Some(eh) = Command::new(&cc)
         .arg("-print-file-name=libgcc_eh.a")
         .output()

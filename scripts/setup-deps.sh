@@ -65,6 +65,10 @@ dpkg -s libjemalloc2 >/dev/null 2>&1 || missing+=(libjemalloc2)
 command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] || missing+=(libc6-dev)
 command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+# aarch64 under qemu-user (tests/aarch64.rs, docs/background.md §8).
+command -v qemu-aarch64 >/dev/null 2>&1 || missing+=(qemu-user)
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || missing+=(gcc-aarch64-linux-gnu)
+[ -f /usr/aarch64-linux-gnu/lib/libc.so.6 ] || missing+=(libc6-dev-arm64-cross)
 if [ "${#missing[@]}" -gt 0 ]; then
     log "installing ${missing[*]}"
     apt_install "${missing[@]}"
@@ -101,13 +105,13 @@ npm_install() {
         --ignore-scripts "$@" >&2)
 }
 
-# npm_binary NAME DIR PACKAGE@VERSION RELPATH: a binary shipped in an npm
+# npm_binary NAME DIR "PACKAGE@VERSION [NPM-OPTION...]" RELPATH: a binary shipped in an npm
 # package, installed once under DIR; prints its path.
 npm_binary() {
     local bin="$2/node_modules/$4"
     if [ ! -x "$bin" ]; then
         log "installing $1"
-        npm_install "$2" "$3"
+        npm_install "$2" $3  # word-split: "PKG@V [--force]"
         chmod +x "$bin"
     fi
     echo "$bin"
@@ -119,6 +123,20 @@ for v in $BUN_VERSIONS; do
     bin="$(npm_binary "bun $v" "$CACHE/bun-$v" "@oven/bun-linux-x64@$v" "@oven/bun-linux-x64/bin/bun")"
     bun_paths+=("$v=$bin")
 done
+
+# --- aarch64 Bun binaries (npm @oven/bun-linux-aarch64), run under qemu ------
+# npm refuses a package for another CPU without --force.
+BUN_AARCH64_VERSIONS="${CGOFIXTEST_BUN_AARCH64_VERSIONS:-1.3.14 1.4.5}"
+bun_a64_paths=()
+for v in $BUN_AARCH64_VERSIONS; do
+    bin="$(npm_binary "bun $v (aarch64)" "$CACHE/bun-aarch64-$v" \
+        "@oven/bun-linux-aarch64@$v --force" "@oven/bun-linux-aarch64/bin/bun")"
+    bun_a64_paths+=("$v=$bin")
+done
+if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed | grep -qx aarch64-unknown-linux-gnu; then
+    log "adding the rust target aarch64-unknown-linux-gnu"
+    rustup target add aarch64-unknown-linux-gnu >&2
+fi
 
 # --- Deno (npm @deno/linux-x64-glibc): a tested host (tests/hosts.rs) ------
 DENO_VERSION="${CGOFIXTEST_DENO_VERSION:-2.9.6}"
@@ -205,3 +223,4 @@ echo "CGOFIXTEST_ASHERAH_SO=$ASHERAH_SO"
 echo "CGOFIXTEST_GOJSONNET_SO=$GOJSONNET_SO"
 echo "CGOFIXTEST_STARLARK_SO=$STARLARK_SO"
 echo "CGOFIXTEST_BUNS=\"${bun_paths[*]}\""
+echo "CGOFIXTEST_BUNS_AARCH64=\"${bun_a64_paths[*]}\""

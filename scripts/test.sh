@@ -13,11 +13,15 @@ fi
 eval "$(bash scripts/setup-deps.sh)"
 export CGOFIXTEST_DENO CGOFIXTEST_GO119 CGOFIXTEST_GO123 CGOFIXTEST_GONEW CGOFIXTEST_NAPI_INCLUDE CGOFIXTEST_BUNS \
     CGOFIXTEST_ZIGBUILD CGOFIXTEST_HADOLINT CGOFIXTEST_MINIFY CGOFIXTEST_KOFFI CGOFIXTEST_TFPARSE_SO \
-    CGOFIXTEST_ASHERAH_SO CGOFIXTEST_GOJSONNET_SO CGOFIXTEST_STARLARK_SO
+    CGOFIXTEST_ASHERAH_SO CGOFIXTEST_GOJSONNET_SO CGOFIXTEST_STARLARK_SO CGOFIXTEST_BUNS_AARCH64
 
 # The integration tests preload the release library.
 cargo build --release -p cgofix
 export CGOFIXTEST_LIB="$root/target/release/libcgofix.so"
+# The same library for aarch64 (cross compiler and qemu-user runner in
+# .cargo/config.toml): tests/aarch64.rs preloads it into aarch64 Bun.
+cargo build --release -p cgofix --target aarch64-unknown-linux-gnu
+export CGOFIXTEST_LIB_AARCH64="$root/target/aarch64-unknown-linux-gnu/release/libcgofix.so"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
@@ -27,6 +31,9 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 rc=0
 cargo test --workspace --release --no-fail-fast -- --test-threads=2 2>&1 | tee "$log" || rc=$?
+# The library's and interpose's unit tests on aarch64, under qemu-user
+# (which tests cannot run there, and why: their #[ignore] reasons).
+cargo test --release --target aarch64-unknown-linux-gnu -p cgofix -p interpose --lib 2>&1 | tee -a "$log" || rc=$?
 # One closing line for the whole run (cargo prints one per test binary, the
 # last of which is a doc-test run with nothing in it).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }

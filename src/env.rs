@@ -23,7 +23,7 @@ fn scan(prefix: &[u8], mut f: impl FnMut(&[u8])) {
     unsafe {
         let mut p = environ;
         while !p.is_null() && !(*p).is_null() {
-            let entry = *p as *const u8;
+            let entry = (*p).cast::<u8>();
             p = p.add(1);
             if prefix.iter().enumerate().all(|(i, &b)| *entry.add(i) == b) {
                 f(std::ffi::CStr::from_ptr(entry as *const libc::c_char).to_bytes());

@@ -24,7 +24,8 @@
 //! displacement 0xa0 from it. Checked against every Bun from 1.0.36 to
 //! 1.4.5 by tests/suspend_detection.rs (the report's `suspend_fix`).
 //! A wrong "tolerates" would bring the livelock back, so anything
-//! unrecognised, and every other architecture, answers "needs protecting".
+//! unrecognised, and every architecture but x86_64 and aarch64, answers
+//! "needs protecting".
 //!
 //! SIGNAL-REACHABLE (called from the sigaction hook): reads a bounded slice
 //! of the executable's own text, no allocation.
@@ -71,7 +72,36 @@ pub fn reads_interrupted_sp(code: &[u8]) -> bool {
     false
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+/// aarch64: the same question in A64 code. Bun 1.4.5 (aarch64):
+/// `mov x20, x2` ... `ldr x8, [x20, #432]`, i.e. `uc->uc_mcontext.sp`
+/// (uc_mcontext at 176 in glibc's aarch64 `ucontext_t`, then
+/// `fault_address` and 31 registers: 176 + 8 + 248 = 432); 1.3.14:
+/// `mov x8, sp`. Follows x2 through `mov Xd, Xm` (ORR with XZR) and looks
+/// for a 64-bit `ldr Xt, [Xn, #432]` (unsigned offset) from it.
+#[cfg(target_arch = "aarch64")]
+pub fn reads_interrupted_sp(code: &[u8]) -> bool {
+    const UC_SP: u32 = 176 + 8 + 31 * 8;
+    let mut holds: u32 = 1 << 2;
+    for w in code.chunks_exact(4) {
+        let w = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        if w & 0xffe0_ffe0 == 0xaa00_03e0 {
+            // mov Xd, Xm
+            let (m, d) = ((w >> 16) & 31, w & 31);
+            if holds & (1 << m) != 0 {
+                holds |= 1 << d;
+            }
+        } else if w & 0xffc0_0000 == 0xf940_0000 {
+            // ldr Xt, [Xn, #imm12 * 8]
+            let (imm, n) = ((w >> 10) & 0xfff, (w >> 5) & 31);
+            if imm * 8 == UC_SP && holds & (1 << n) != 0 {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub fn reads_interrupted_sp(_code: &[u8]) -> bool {
     false
 }
@@ -116,5 +146,32 @@ mod tests {
         assert!(!reads_interrupted_sp(&[0x48, 0x8b, 0x82, 0xa8, 0, 0, 0]));
         assert!(!reads_interrupted_sp(&[]));
         assert!(!reads_interrupted_sp(&[0x49, 0x8b]));
+    }
+}
+
+#[cfg(all(test, target_arch = "aarch64"))]
+mod tests_aarch64 {
+    use super::*;
+
+    fn code(words: &[u32]) -> Vec<u8> {
+        words.iter().flat_map(|w| w.to_le_bytes()).collect()
+    }
+
+    // Instruction words as in Bun 1.4.5 / 1.3.14 for aarch64 (module docs).
+    const MOV_X20_X2: u32 = 0xaa02_03f4;
+    const LDR_X8_X20_432: u32 = 0xf940_da88;
+    const MOV_X8_SP: u32 = 0x9100_03e8;
+    const LDR_X8_X25_432: u32 = 0xf940_db28;
+
+    #[test]
+    fn fixed_handler_reads_sp_from_the_ucontext() {
+        assert!(reads_interrupted_sp(&code(&[MOV_X20_X2, LDR_X8_X20_432])));
+    }
+
+    #[test]
+    fn old_handler_uses_its_own_sp() {
+        assert!(!reads_interrupted_sp(&code(&[MOV_X8_SP, MOV_X20_X2])));
+        // The load must come from the ucontext register.
+        assert!(!reads_interrupted_sp(&code(&[MOV_X20_X2, LDR_X8_X25_432])));
     }
 }

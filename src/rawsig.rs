@@ -34,7 +34,26 @@ unsafe extern "C" {
     fn cgofix_restore_rt();
 }
 
-/// The kernel's `struct sigaction` on x86_64.
+/// The restorer and flags the kernel gets for a handler: x86_64 requires a
+/// user restorer (`SA_RESTORER`); aarch64's kernel returns through the
+/// vDSO's `__kernel_rt_sigreturn` when none is given, which is what glibc
+/// does there too (sysdeps/unix/sysv/linux/aarch64/sigaction.c sets no
+/// restorer), so the shim gives none either.
+#[cfg(target_arch = "x86_64")]
+fn restorer(flags: c_int) -> (u64, usize) {
+    (
+        (flags | SA_RESTORER) as u32 as u64,
+        cgofix_restore_rt as *const () as usize,
+    )
+}
+
+#[cfg(target_arch = "aarch64")]
+fn restorer(flags: c_int) -> (u64, usize) {
+    ((flags & !SA_RESTORER) as u32 as u64, 0)
+}
+
+/// The kernel's `struct sigaction` on x86_64 and aarch64 (asm-generic
+/// layout with `sa_restorer`, mask last).
 #[repr(C)]
 struct KernelSigaction {
     handler: usize,
@@ -45,7 +64,7 @@ struct KernelSigaction {
 
 /// # Safety
 /// As sigaction(2).
-#[cfg(target_arch = "x86_64")]
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub unsafe fn sigaction(sig: c_int, act: *const SigAction, old: *mut SigAction) -> c_int {
     // glibc reserves these two for its own thread machinery.
     if sig == 32 || sig == 33 {
@@ -56,10 +75,11 @@ pub unsafe fn sigaction(sig: c_int, act: *const SigAction, old: *mut SigAction) 
     let kact = unsafe { act.as_ref() }.map(|a| {
         // SAFETY: sigset_t starts with the kernel's 64-bit mask word.
         let mask = unsafe { *(&a.sa_mask as *const libc::sigset_t as *const u64) };
+        let (flags, restorer) = restorer(a.sa_flags);
         KernelSigaction {
             handler: a.sa_sigaction,
-            flags: (a.sa_flags | SA_RESTORER) as u32 as u64,
-            restorer: cgofix_restore_rt as *const () as usize,
+            flags,
+            restorer,
             mask,
         }
     });
@@ -92,7 +112,7 @@ pub unsafe fn sigaction(sig: c_int, act: *const SigAction, old: *mut SigAction) 
 
 /// # Safety
 /// As sigaction(2).
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub unsafe fn sigaction(_sig: c_int, _act: *const SigAction, _old: *mut SigAction) -> c_int {
     set_errno(libc::ENOSYS);
     -1

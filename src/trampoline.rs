@@ -57,7 +57,9 @@
 //! SIGNAL-REACHABLE: everything here. Atomics and raw system calls only: no
 //! allocation, no locks, no logging.
 
-use libc::{c_int, c_void, sigaction as SigAction, siginfo_t};
+use libc::{c_int, sigaction as SigAction};
+#[cfg(target_arch = "x86_64")]
+use libc::{c_void, siginfo_t};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
 /// Where JSC's handler must run for this delivery.

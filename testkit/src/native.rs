@@ -107,3 +107,18 @@ pub fn cc(out: &str, sources: &[PathBuf], flags: &[&str]) -> PathBuf {
     std::fs::rename(&tmp, &out).unwrap();
     out
 }
+
+/// The C compiler for the architecture these tests were built for: `cc`,
+/// or, in an aarch64 test binary on a machine with Debian's cross compiler
+/// (the tests then run under qemu-user, .cargo/config.toml), that compiler.
+pub fn target_cc() -> &'static str {
+    let cross = "aarch64-linux-gnu-gcc";
+    if cfg!(target_arch = "aarch64")
+        && std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cross).is_file()))
+    {
+        cross
+    } else {
+        "cc"
+    }
+}
