@@ -204,10 +204,10 @@ fn npm_install(case: &str, tarballs: &[&Path]) -> (Project, Duration) {
     (p, took)
 }
 
-/// `bun add -d` of the tarball files into a fresh project.
-fn bun_add(case: &str, tarballs: &[&Path]) -> (Project, Duration) {
+/// `bun add -d` (Bun `version`) of the tarball files into a fresh project.
+fn bun_add(case: &str, version: &str, tarballs: &[&Path]) -> (Project, Duration) {
     let p = Project::new(case);
-    let mut c = p.cmd(bun(INSTALL_BUN));
+    let mut c = p.cmd(bun(version));
     c.args(["add", "-d", "--registry", NO_REGISTRY])
         .args(tarballs);
     let o = run(format!("{case}: bun add"), c, INSTALL_TIMEOUT);
@@ -493,29 +493,33 @@ fn bun_add_from_the_tarballs() {
     // `bun add ./cgofix.tgz` alone asks the registry for the optional
     // dependency (and skips it when that fails): give both files.
     let packed = packed();
-    let (p, took) = bun_add("bun add", &both(packed));
-    println!("install time: bun {INSTALL_BUN} add of both tarballs: {took:?}");
-    assert_installed("bun add", &p);
     let tmp = tempdir("bun packed lib");
     let lib = unpack("bun packed lib", &packed.platform, &tmp).join("libcgofix.so");
-    check_require("bun", &p, &std::fs::read(lib).unwrap());
-    let b = bun(INSTALL_BUN);
-    // bunx runs the launcher with node (its shebang); --bun with Bun itself.
-    check_doctor(
-        "bunx cgofix",
-        &p,
-        &[b.as_path(), Path::new("x"), Path::new("cgofix")],
-    );
-    check_doctor(
-        "bunx --bun cgofix",
-        &p,
-        &[
-            b.as_path(),
-            Path::new("x"),
-            Path::new("--bun"),
-            Path::new("cgofix"),
-        ],
-    );
+    let lib = std::fs::read(lib).unwrap();
+    for version in [INSTALL_BUN, AFFECTED_BUN] {
+        let case = format!("bun {version} add");
+        let (p, took) = bun_add(&case, version, &both(packed));
+        println!("install time: bun {version} add of both tarballs: {took:?}");
+        assert_installed(&case, &p);
+        check_require(&case, &p, &lib);
+        let b = bun(version);
+        // bunx runs the launcher with node (its shebang); --bun with Bun itself.
+        check_doctor(
+            &format!("bun {version} x cgofix"),
+            &p,
+            &[b.as_path(), Path::new("x"), Path::new("cgofix")],
+        );
+        check_doctor(
+            &format!("bun {version} x --bun cgofix"),
+            &p,
+            &[
+                b.as_path(),
+                Path::new("x"),
+                Path::new("--bun"),
+                Path::new("cgofix"),
+            ],
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -547,7 +551,7 @@ fn check_livelock_fixed(o: &Outcome) {
 fn cgofix_run_from_the_package_fixes_the_livelock() {
     let packed = packed();
     let (np, _) = npm_install("npm livelock", &both(packed));
-    let (bp, _) = bun_add("bun livelock", &both(packed));
+    let (bp, _) = bun_add("bun livelock", INSTALL_BUN, &both(packed));
     let module = np.add_go_module();
     let affected = bun(AFFECTED_BUN);
     let script = js("livelock.js");
@@ -745,7 +749,7 @@ fn missing_platform_package_says_so_and_exits_3() {
         "npm installed {PLATFORM_PACKAGE}?"
     );
     expect_unsupported(&p, &node(), None, &want);
-    let (p, _) = bun_add("bun main only", &[&packed.main]);
+    let (p, _) = bun_add("bun main only", INSTALL_BUN, &[&packed.main]);
     assert!(
         !p.platform_dir().exists(),
         "bun installed {PLATFORM_PACKAGE}?"
