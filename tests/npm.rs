@@ -308,7 +308,7 @@ fn packages_hold_what_they_promise() {
     }
     let o = run(
         "packaged cgofix --help",
-        Command::new(&cli).arg("--help"),
+        command(&cli, false).arg("--help"),
         QUICK,
     );
     o.expect_success();
