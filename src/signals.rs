@@ -15,8 +15,9 @@
 //!   `sigInstallGoHandler`: c-archive/c-shared install handlers for the
 //!   synchronous signals, SIGPIPE and the preemption signal; only SIGHUP and
 //!   SIGINT respect an inherited `SIG_IGN`), so every host that ignores it
-//!   (Bun, Node, Deno, CPython) stops ignoring it (docs/background.md §7,
-//!   oven-sh/bun#29843). With `CGOFIX_KEEP_SIGPIPE=on` (default) that
+//!   (Bun, Node, Deno, CPython) stops ignoring it (docs/background.md §7;
+//!   the hang reported with it, oven-sh/bun#29843, turned out to be the
+//!   suspend-signal livelock). With `CGOFIX_KEEP_SIGPIPE=on` (default) that
 //!   install is skipped while the disposition is `SIG_IGN`. Go loses
 //!   nothing it documents (os/signal, "SIGPIPE"): on fds other than 1 and 2
 //!   the write fails with EPIPE either way, and on fds 1 and 2 `os` calls
