@@ -38,7 +38,7 @@ use crate::config::Config;
 use crate::rawsig::{self as raw, SA_RESTORER};
 use crate::registry::is_go_code;
 use crate::{loading, state, stats, suspend, trampoline};
-use interpose::{RealFn, hook};
+use interpose::{RealFn, hook, own};
 use libc::{c_int, sigaction as SigAction, sighandler_t};
 use std::ptr;
 
@@ -109,16 +109,16 @@ static REAL_SIGSET: RealFn<SignalFn> = RealFn::new(c"sigset");
 
 /// Resolves every real entry point. Called from the constructor.
 pub fn resolve() {
-    if !REAL_SIGACTION.resolve(sigaction as SigactionFn as usize, &[c"__sigaction"]) {
+    if !REAL_SIGACTION.resolve(own!(sigaction), &[c"__sigaction"]) {
         crate::log!(
             Warn,
             "libc sigaction not found; using the rt_sigaction system call"
         );
     }
-    REAL_SIGNAL.resolve(signal as SignalFn as usize, &[c"bsd_signal"]);
-    REAL_BSD_SIGNAL.resolve(bsd_signal as SignalFn as usize, &[c"signal"]);
-    REAL_SYSV_SIGNAL.resolve(sysv_signal as SignalFn as usize, &[c"__sysv_signal"]);
-    REAL_SIGSET.resolve(sigset as SignalFn as usize, &[]);
+    REAL_SIGNAL.resolve(own!(signal), &[c"bsd_signal"]);
+    REAL_BSD_SIGNAL.resolve(own!(bsd_signal), &[c"signal"]);
+    REAL_SYSV_SIGNAL.resolve(own!(sysv_signal), &[c"__sysv_signal"]);
+    REAL_SIGSET.resolve(own!(sigset), &[]);
 }
 
 /// libc's sigaction, or the raw system call when it could not be resolved

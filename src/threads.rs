@@ -28,7 +28,7 @@
 
 use crate::log::Size;
 use crate::{loading, registry, state, stats};
-use interpose::{RealFn, hook};
+use interpose::{RealFn, hook, own};
 use libc::{c_int, c_void, pthread_attr_t, pthread_t, sigset_t};
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
@@ -65,7 +65,7 @@ static ATTR_GETDEFAULT: RealFn<GetDefaultFn> = RealFn::new(c"pthread_getattr_def
 /// Resolves the real functions; called at the first `pthread_create`, not
 /// from the constructor (see `real_create`).
 fn resolve() {
-    REAL_CREATE.resolve(pthread_create as CreateFn as usize, &[]);
+    REAL_CREATE.resolve(own!(pthread_create), &[]);
     ATTR_GETSIGMASK.resolve(0, &[]);
     ATTR_GETSTACKADDR.resolve(0, &[]);
     ATTR_GETDEFAULT.resolve(0, &[]);
