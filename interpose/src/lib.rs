@@ -14,7 +14,7 @@ pub mod goinfo;
 pub mod got;
 mod real;
 
-pub use real::{Provider, RealFn, next_symbol};
+pub use real::{Provider, RealFn, global_symbol, next_symbol, page_size, yield_now};
 
 /// Declares an exported C function that catches any panic of its body and
 /// evaluates `fallback` instead, so a bug in a hook degrades to the real call

@@ -63,6 +63,54 @@ impl Provider {
 
 const STT_GNU_IFUNC: u8 = 10;
 
+/// The definition a load-time import of `name` would bind to:
+/// `dlsym(RTLD_DEFAULT)` (the global lookup order, from the program on),
+/// else `dlsym(RTLD_NEXT)`, which also searches the library's own
+/// dependencies when it was `dlopen`ed without `RTLD_GLOBAL` (e.g.
+/// `libpthread.so.0`, a dependency of the glibc-2.17 build, which the
+/// program itself may not load).
+/// Not async-signal-safe (`dlsym` takes the loader lock).
+pub fn global_symbol(name: &CStr) -> Option<usize> {
+    // SAFETY: `name` is a valid NUL-terminated string; RTLD_DEFAULT is a
+    // valid pseudo-handle.
+    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) } as usize;
+    if p != 0 {
+        return Some(p);
+    }
+    next_symbol(name, 0)
+}
+
+/// The page size, `sysconf(_SC_PAGESIZE)`; 4096 if that fails. `sysconf`
+/// is looked up at the first call instead of imported: every import is a
+/// symbol lookup by the loader in every process that loads the library
+/// (~760 instructions each, callgrind), and the page size is only needed
+/// off the start-up path. Not async-signal-safe on the first call.
+pub fn page_size() -> usize {
+    type SysconfFn = unsafe extern "C" fn(libc::c_int) -> libc::c_long;
+    static SYSCONF: RealFn<SysconfFn> = RealFn::new(c"sysconf");
+    static PAGE: AtomicUsize = AtomicUsize::new(0);
+    match PAGE.load(Ordering::Relaxed) {
+        0 => {
+            // SAFETY: libc's sysconf, which has no preconditions.
+            let p = SYSCONF
+                .get_or_resolve_global()
+                .map_or(0, |f| unsafe { f(libc::_SC_PAGESIZE) });
+            let p = if p > 0 { p as usize } else { 4096 };
+            PAGE.store(p, Ordering::Relaxed);
+            p
+        }
+        p => p,
+    }
+}
+
+/// `sched_yield(2)` by the system call, which is all libc's does: one
+/// import fewer (see [`page_size`]) for the shim's spin-waits, which
+/// `std::thread::yield_now` would link to libc's. Async-signal-safe.
+pub fn yield_now() {
+    // SAFETY: sched_yield takes no arguments and cannot fail.
+    unsafe { libc::syscall(libc::SYS_sched_yield) };
+}
+
 /// A slot holding the real address of a hooked function.
 ///
 /// `F` is the function-pointer type (`unsafe extern "C" fn(...) -> ...`).
@@ -132,6 +180,31 @@ impl<F: Copy> RealFn<F> {
             }
             None => self.resolve(own, aliases),
         }
+    }
+
+    /// Resolves the slot the way a load-time import of `name` binds
+    /// ([`global_symbol`]), for a libc function that is not hooked but is
+    /// only called off the start-up path: looked up where it is first
+    /// needed instead of by the loader in every process start. Idempotent;
+    /// not async-signal-safe.
+    pub fn resolve_global(&self) -> bool {
+        if self.addr.load(Ordering::Acquire) != 0 {
+            return true;
+        }
+        let found = global_symbol(self.name);
+        if let Some(p) = found {
+            self.addr.store(p, Ordering::Release);
+        }
+        found.is_some()
+    }
+
+    /// [`get`](Self::get), after [`resolve_global`](Self::resolve_global)
+    /// if the slot is still empty. Not async-signal-safe on that first call.
+    pub fn get_or_resolve_global(&self) -> Option<F> {
+        self.get().or_else(|| {
+            self.resolve_global();
+            self.get()
+        })
     }
 
     /// The real function, resolving it first if that has not happened yet
@@ -218,6 +291,21 @@ mod tests {
         static MISSING: RealFn<GetPid> = RealFn::new(c"cgofix_definitely_missing");
         assert!(!MISSING.resolve_from(Some(&libc), 0, &[]));
         assert!(!MISSING.resolve_from(None, 0, &[]));
+    }
+
+    #[test]
+    fn global_lookup_and_page_size() {
+        static UID: RealFn<GetPid> = RealFn::new(c"getuid");
+        assert!(UID.resolve_global());
+        // SAFETY: the slot holds libc's getuid.
+        assert_eq!(unsafe { UID.get().unwrap()() }, unsafe { libc::getuid() }
+            as i32);
+        static MISSING: RealFn<GetPid> = RealFn::new(c"cgofix_definitely_missing");
+        assert!(MISSING.get_or_resolve_global().is_none());
+        // SAFETY: sysconf has no preconditions.
+        let want = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        assert_eq!(page_size() as libc::c_long, want);
+        assert_eq!(page_size() as libc::c_long, want, "cached");
     }
 
     #[test]
