@@ -1,19 +1,17 @@
 //! Link-time choices that make loading libcgofix.so cheap: it is preloaded
 //! into every process of a container (README "Performance", start-up rows).
 //!
-//! 1. `-Bsymbolic-functions`: the shim's references to its own exported
-//!    hooks (the `own` addresses that `RealFn::resolve` rejects, e.g.
-//!    `sigaction as SigactionFn`) bind inside the library at link time. As
-//!    preemptible symbols they were GOT entries that the loader looked up by
-//!    name in every process start (9 of 80 symbol lookups; callgrind, a
-//!    `/bin/true` start: -5.2k instructions). Nothing in the shim calls its
-//!    own hooks expecting interposition: real functions are reached through
-//!    `RealFn` slots filled by `dlsym(RTLD_NEXT)`. Not plain `-Bsymbolic`:
-//!    it also sets DF_SYMBOLIC, which makes the loader search the shim
-//!    first for every symbol it imports, and costs more than it saves
-//!    (+1.8k). zig cc (cargo-zigbuild) accepts neither
-//!    `-Bsymbolic-functions` nor `--dynamic-list`, so the zig build keeps
-//!    the lookups.
+//! 1. The shim's references to its own exported hooks (the `own` addresses
+//!    that `RealFn::resolve` rejects) bind at link time through the hidden
+//!    aliases of interpose's `hook!`/`own!`, in this build and the zig one.
+//!    As references to preemptible symbols they were GOT entries that the
+//!    loader looked up by name in every process start (9 symbol lookups;
+//!    callgrind, a `/bin/true` start of the zig build: -5.1k instructions).
+//!    That replaced `-Bsymbolic-functions`, which did the same for this
+//!    build only (zig cc accepts neither it nor `--dynamic-list`) and now
+//!    changes nothing (same relocations, same instruction count). Not plain
+//!    `-Bsymbolic` either: it also sets DF_SYMBOLIC, which makes the loader
+//!    search the shim first for every symbol it imports (+1.8k).
 //!
 //! 2. `-nostartfiles`: no crti/crtn/crtbeginS/crtendS. Their
 //!    `frame_dummy`, `__do_global_dtors_aux` and `_init`/`_fini` (TM clone
@@ -63,12 +61,9 @@ fn main() {
     // other configured linker (the aarch64 cross gcc in .cargo/config.toml)
     // is an ordinary GNU toolchain and gets the same treatment as `cc`.
     let zig = var("RUSTC_LINKER").contains("zigcc");
-    if var("CARGO_CFG_TARGET_OS") == "linux" && !zig {
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-Bsymbolic-functions");
-        // Verified with rust-lld, rustc's default linker there.
-        if var("CARGO_CFG_TARGET_ARCH") == "x86_64" {
-            println!("cargo:rustc-cdylib-link-arg=-nostartfiles");
-        }
+    // Verified with rust-lld, rustc's default linker there.
+    if var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ARCH") == "x86_64" && !zig {
+        println!("cargo:rustc-cdylib-link-arg=-nostartfiles");
     }
     if var("CARGO_CFG_TARGET_OS") != "linux" || var("CARGO_CFG_TARGET_ENV") != "gnu" || zig {
         return;

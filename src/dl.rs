@@ -3,7 +3,7 @@
 //! `dlopen` on the thread. Not signal-reachable.
 
 use crate::{loader, loading, state};
-use interpose::{RealFn, hook};
+use interpose::{RealFn, hook, own};
 use libc::{c_char, c_int, c_long, c_void};
 
 type DlopenFn = unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void;
@@ -36,15 +36,15 @@ fn around<T>(call: impl FnOnce() -> *mut T) -> *mut T {
 /// constructor: most processes never call them, and each `dlsym` costs
 /// every process start ~1k instructions.
 fn real_dlopen() -> Option<DlopenFn> {
-    REAL_DLOPEN.get_or_resolve(dlopen as DlopenFn as usize, &[])
+    REAL_DLOPEN.get_or_resolve(own!(dlopen), &[])
 }
 
 fn real_dlmopen() -> Option<DlmopenFn> {
-    REAL_DLMOPEN.get_or_resolve(dlmopen as DlmopenFn as usize, &[])
+    REAL_DLMOPEN.get_or_resolve(own!(dlmopen), &[])
 }
 
 fn real_dlclose() -> Option<DlcloseFn> {
-    REAL_DLCLOSE.get_or_resolve(dlclose as DlcloseFn as usize, &[])
+    REAL_DLCLOSE.get_or_resolve(own!(dlclose), &[])
 }
 
 hook! {

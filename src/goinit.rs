@@ -95,7 +95,7 @@ fn run(slot: usize) {
     );
     if won.is_err() {
         while s.state.load(Ordering::Acquire) == InitState::Running as u8 {
-            std::thread::yield_now();
+            interpose::yield_now();
         }
         return;
     }

@@ -241,7 +241,7 @@ pub fn locked<R>(f: impl FnOnce(&mut Rows) -> R) -> R {
         .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
         .is_err()
     {
-        std::thread::yield_now();
+        interpose::yield_now();
     }
     struct Unlock;
     impl Drop for Unlock {

@@ -67,10 +67,29 @@ pub fn parse_signal(tok: &str) -> Option<i32> {
     let bare = up.strip_prefix("SIG").unwrap_or(&up);
     if let Some(off) = bare.strip_prefix("RTMIN+") {
         let off = off.parse::<i32>().ok().filter(|o| *o >= 0)?;
-        let n = libc::SIGRTMIN().checked_add(off)?;
-        return (n <= libc::SIGRTMAX()).then_some(n);
+        let (min, max) = rt_range()?;
+        let n = min.checked_add(off)?;
+        return (n <= max).then_some(n);
     }
     NAMES.iter().find(|(n, _)| *n == bare).map(|(_, s)| *s)
+}
+
+/// glibc's `SIGRTMIN` and `SIGRTMAX`. Its `__libc_current_sigrtmin/max`
+/// are looked up here, where an `RTMIN+n` name is parsed, rather than
+/// imported: an import is a symbol lookup by the loader in every process
+/// start (README "Performance"). Not async-signal-safe (`dlsym`).
+fn rt_range() -> Option<(i32, i32)> {
+    type CurrentFn = unsafe extern "C" fn() -> libc::c_int;
+    let get = |name: &std::ffi::CStr| {
+        // SAFETY: a NUL-terminated name; RTLD_DEFAULT is a valid handle.
+        let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+        // SAFETY: glibc's `int __libc_current_sigrtmin(void)` (and max).
+        (!p.is_null()).then(|| unsafe { std::mem::transmute::<*mut libc::c_void, CurrentFn>(p)() })
+    };
+    Some((
+        get(c"__libc_current_sigrtmin")?,
+        get(c"__libc_current_sigrtmax")?,
+    ))
 }
 
 /// `30` -> `"SIGPWR"`; async-signal-safe (returns a static string).

@@ -28,7 +28,7 @@
 
 use crate::log::Size;
 use crate::{loading, registry, state, stats};
-use interpose::{RealFn, hook};
+use interpose::{RealFn, hook, own, page_size};
 use libc::{c_int, c_void, pthread_attr_t, pthread_t, sigset_t};
 use std::cell::UnsafeCell;
 use std::mem::MaybeUninit;
@@ -62,13 +62,72 @@ type GetDefaultFn = unsafe extern "C" fn(*mut pthread_attr_t) -> c_int;
 /// either, so a fresh attr *is* the default.
 static ATTR_GETDEFAULT: RealFn<GetDefaultFn> = RealFn::new(c"pthread_getattr_default_np");
 
+type AttrFn = unsafe extern "C" fn(*mut pthread_attr_t) -> c_int;
+type GetStacksizeFn = unsafe extern "C" fn(*const pthread_attr_t, *mut usize) -> c_int;
+type SetStacksizeFn = unsafe extern "C" fn(*mut pthread_attr_t, usize) -> c_int;
+type SigmaskFn = unsafe extern "C" fn(c_int, *const sigset_t, *mut sigset_t) -> c_int;
+
+// libc functions only this file calls, looked up at the first
+// `pthread_create` the way the loader would bind them
+// (`RealFn::resolve_global`), not imported: each import is a symbol lookup
+// in every process start, threads or not (README "Performance").
+static ATTR_INIT: RealFn<AttrFn> = RealFn::new(c"pthread_attr_init");
+static ATTR_DESTROY: RealFn<AttrFn> = RealFn::new(c"pthread_attr_destroy");
+static ATTR_GETSTACKSIZE: RealFn<GetStacksizeFn> = RealFn::new(c"pthread_attr_getstacksize");
+static ATTR_SETSTACKSIZE: RealFn<SetStacksizeFn> = RealFn::new(c"pthread_attr_setstacksize");
+static SIGMASK: RealFn<SigmaskFn> = RealFn::new(c"pthread_sigmask");
+
 /// Resolves the real functions; called at the first `pthread_create`, not
 /// from the constructor (see `real_create`).
 fn resolve() {
-    REAL_CREATE.resolve(pthread_create as CreateFn as usize, &[]);
+    REAL_CREATE.resolve(own!(pthread_create), &[]);
     ATTR_GETSIGMASK.resolve(0, &[]);
     ATTR_GETSTACKADDR.resolve(0, &[]);
     ATTR_GETDEFAULT.resolve(0, &[]);
+    ATTR_INIT.resolve_global();
+    ATTR_DESTROY.resolve_global();
+    ATTR_GETSTACKSIZE.resolve_global();
+    ATTR_SETSTACKSIZE.resolve_global();
+    SIGMASK.resolve_global();
+}
+
+/// The libc helpers the policy calls, all resolved, or `None` (the policy
+/// then stands aside: without them it cannot work on a copy of the attr).
+#[derive(Clone, Copy)]
+struct Helpers {
+    init: AttrFn,
+    destroy: AttrFn,
+    getstacksize: GetStacksizeFn,
+    setstacksize: SetStacksizeFn,
+    sigmask: SigmaskFn,
+}
+
+fn helpers() -> Option<Helpers> {
+    Some(Helpers {
+        init: ATTR_INIT.get()?,
+        destroy: ATTR_DESTROY.get()?,
+        getstacksize: ATTR_GETSTACKSIZE.get()?,
+        setstacksize: ATTR_SETSTACKSIZE.get()?,
+        sigmask: SIGMASK.get()?,
+    })
+}
+
+/// A full signal set, as glibc's `sigfillset` makes it, without importing
+/// it: every bit set but glibc's two internal signals (32, 33), which
+/// `pthread_sigmask` would drop anyway.
+fn all_signals() -> sigset_t {
+    let mut set = MaybeUninit::<sigset_t>::uninit();
+    let words = size_of::<sigset_t>() / size_of::<u64>();
+    // SAFETY: sigset_t is an array of `words` 64-bit words on Linux (bit
+    // n-1 of the first words is signal n), all written here.
+    unsafe {
+        let w = set.as_mut_ptr() as *mut u64;
+        for i in 0..words {
+            w.add(i).write(!0);
+        }
+        *w &= !(3u64 << 31);
+        set.assume_init()
+    }
 }
 
 /// The stack-size decision as a pure function: `Some(new size)` when the
@@ -88,32 +147,18 @@ pub fn stack_decision(
 
 /// The stack size a NULL attr stands for (glibc: a fresh attr reports the
 /// process default, `pthread_setattr_default_np` included).
-fn default_stack_size() -> usize {
+fn default_stack_size(h: Helpers) -> usize {
     let mut a = MaybeUninit::<pthread_attr_t>::uninit();
     let mut size = 0usize;
     // SAFETY: init/get/destroy on our own attr; a fresh attr owns nothing.
     unsafe {
-        if libc::pthread_attr_init(a.as_mut_ptr()) != 0 {
+        if (h.init)(a.as_mut_ptr()) != 0 {
             return 0;
         }
-        libc::pthread_attr_getstacksize(a.as_ptr(), &mut size);
-        libc::pthread_attr_destroy(a.as_mut_ptr());
+        (h.getstacksize)(a.as_ptr(), &mut size);
+        (h.destroy)(a.as_mut_ptr());
     }
     size
-}
-
-fn page_size() -> usize {
-    static PAGE: AtomicUsize = AtomicUsize::new(0);
-    match PAGE.load(Ordering::Relaxed) {
-        0 => {
-            // SAFETY: sysconf has no preconditions.
-            let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-            let p = if p > 0 { p as usize } else { 4096 };
-            PAGE.store(p, Ordering::Relaxed);
-            p
-        }
-        p => p,
-    }
 }
 
 /// What the child needs before running the caller's code.
@@ -187,7 +232,10 @@ unsafe extern "C-unwind" fn start_with_mask(p: *mut c_void) -> *mut c_void {
     unsafe {
         let StartRecord { start, arg, mask } = ptr::read(rec);
         POOL.release(rec);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &mask, ptr::null_mut());
+        // Resolved: `create_masked` only runs with every helper.
+        if let Some(sigmask) = SIGMASK.get() {
+            sigmask(libc::SIG_SETMASK, &mask, ptr::null_mut());
+        }
         start(arg)
     }
 }
@@ -223,7 +271,7 @@ unsafe fn create(
     start: Option<StartFn>,
     arg: *mut c_void,
 ) -> c_int {
-    let Some(cfg) = state::active() else {
+    let (Some(cfg), Some(h)) = (state::active(), helpers()) else {
         // SAFETY: pass-through.
         return unsafe { real(thread, attr, start, arg) };
     };
@@ -244,22 +292,22 @@ unsafe fn create(
         let ok = if attr.is_null() {
             // The process default size, cheaply: a fresh attr reports it.
             // Only when it must be raised do we copy the full defaults.
-            let default = default_stack_size();
+            let default = default_stack_size(h);
             if stack_decision(default, false, cfg.stack_min, page_size()).is_some() {
                 fresh = match ATTR_GETDEFAULT.get() {
                     // SAFETY: initialises `copy` from the process defaults.
                     Some(get_default) => (unsafe { get_default(copy.as_mut_ptr()) }) == 0,
                     // SAFETY: initialises `copy` (glibc < 2.18: the defaults).
-                    None => (unsafe { libc::pthread_attr_init(copy.as_mut_ptr()) }) == 0,
+                    None => (unsafe { (h.init)(copy.as_mut_ptr()) }) == 0,
                 };
                 // SAFETY: `copy` is initialised when `fresh`.
-                fresh && unsafe { libc::pthread_attr_getstacksize(copy.as_ptr(), &mut size) } == 0
+                fresh && unsafe { (h.getstacksize)(copy.as_ptr(), &mut size) } == 0
             } else {
                 false
             }
         } else {
             // SAFETY: caller's attr is initialised (their contract).
-            unsafe { libc::pthread_attr_getstacksize(attr, &mut size) == 0 }
+            unsafe { (h.getstacksize)(attr, &mut size) == 0 }
         };
         let caller_stack = !attr.is_null() && attr_has_stack(attr);
         if let (true, Some(new)) = (
@@ -272,7 +320,7 @@ unsafe fn create(
                 unsafe { ptr::copy_nonoverlapping(attr, copy.as_mut_ptr(), 1) };
             }
             // SAFETY: `copy` is initialised (either branch above).
-            if unsafe { libc::pthread_attr_setstacksize(copy.as_mut_ptr(), new) } == 0 {
+            if unsafe { (h.setstacksize)(copy.as_mut_ptr(), new) } == 0 {
                 use_attr = copy.as_ptr();
                 stats::STACK_RAISED.inc();
                 crate::log!(Debug, "thread {} -> {}", Size(size), Size(new));
@@ -283,7 +331,7 @@ unsafe fn create(
     // --- signal mask ---
     let result = if let (true, false, Some(start)) = (cfg.sigmask, attr_has_sigmask(attr), start) {
         // SAFETY: see each step.
-        unsafe { create_masked(real, thread, use_attr, start, arg) }
+        unsafe { create_masked(real, h, thread, use_attr, start, arg) }
     } else {
         // SAFETY: forwarding with possibly a larger-stack copy of the attr.
         unsafe { real(thread, use_attr, start, arg) }
@@ -291,7 +339,7 @@ unsafe fn create(
     if fresh {
         // SAFETY: `copy` was initialised by pthread_getattr_default_np and
         // owns its extension (if any).
-        unsafe { libc::pthread_attr_destroy(copy.as_mut_ptr()) };
+        unsafe { (h.destroy)(copy.as_mut_ptr()) };
     }
     result
 }
@@ -300,6 +348,7 @@ unsafe fn create(
 /// As pthread_create(3).
 unsafe fn create_masked(
     real: CreateFn,
+    h: Helpers,
     thread: *mut pthread_t,
     attr: *const pthread_attr_t,
     start: StartFn,
@@ -310,12 +359,11 @@ unsafe fn create_masked(
         // SAFETY: without memory for the record, behave as without the shim.
         return unsafe { real(thread, attr, Some(start), arg) };
     }
-    let mut all = MaybeUninit::<sigset_t>::uninit();
+    let all = all_signals();
     let mut old = MaybeUninit::<sigset_t>::uninit();
     // SAFETY: valid writable sigsets; pthread_sigmask only fails on bad `how`.
     unsafe {
-        libc::sigfillset(all.as_mut_ptr());
-        libc::pthread_sigmask(libc::SIG_SETMASK, all.as_ptr(), old.as_mut_ptr());
+        (h.sigmask)(libc::SIG_SETMASK, &all, old.as_mut_ptr());
         ptr::write(
             rec,
             StartRecord {
@@ -328,7 +376,7 @@ unsafe fn create_masked(
     // SAFETY: forwarding; the record is handed to the child on success.
     let r = unsafe { real(thread, attr, Some(start_with_mask), rec as *mut c_void) };
     // SAFETY: restoring the mask saved above.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old.as_ptr(), ptr::null_mut()) };
+    unsafe { (h.sigmask)(libc::SIG_SETMASK, old.as_ptr(), ptr::null_mut()) };
     if r != 0 {
         // The child never ran: the record is still ours.
         POOL.release(rec);
@@ -413,6 +461,23 @@ mod tests {
         }
         assert!(pool.busy.iter().all(|b| !b.load(Ordering::Relaxed)));
         assert!(in_pool(pool.claim()), "released slots are reused");
+    }
+
+    #[test]
+    fn all_signals_is_sigfillset() {
+        let mut want = MaybeUninit::<sigset_t>::uninit();
+        // SAFETY: a writable sigset.
+        assert_eq!(unsafe { libc::sigfillset(want.as_mut_ptr()) }, 0);
+        // SAFETY: initialised above.
+        let want = unsafe { want.assume_init() };
+        let got = all_signals();
+        for sig in 1..=64 {
+            // SAFETY: valid sigsets, valid signal numbers.
+            let (g, w) = unsafe { (libc::sigismember(&got, sig), libc::sigismember(&want, sig)) };
+            assert_eq!(g, w, "signal {sig}");
+        }
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::sigismember(&got, 32) }, 0);
     }
 
     #[test]

@@ -267,13 +267,26 @@ pub fn lookup_dynsym(obj: &LoadedObject, name: &[u8]) -> Option<usize> {
 /// default (non-hidden) version wins, as `dlsym` would pick it.
 /// No allocation, no locking.
 pub fn lookup_dynsym_info(obj: &LoadedObject, name: &[u8]) -> Option<SymInfo> {
-    let info = dynamic_info(obj)?;
+    lookup_in(obj, &dynamic_info(obj)?, name, true)
+}
+
+/// The definition of `name` that `dlsym` would return from `obj` alone:
+/// as [`lookup_dynsym_info`], except that a name defined only under hidden
+/// (non-default) versions is not found, as `dlsym` never returns those
+/// (glibc elf/dl-lookup.c, `check_match` with `DL_LOOKUP_RETURN_NEWEST`).
+/// `info` is `obj`'s [`dynamic_info`], decoded once for several names.
+/// No allocation, no locking.
+pub fn lookup_dynsym_default(obj: &LoadedObject, info: &DynInfo, name: &[u8]) -> Option<SymInfo> {
+    lookup_in(obj, info, name, false)
+}
+
+fn lookup_in(obj: &LoadedObject, info: &DynInfo, name: &[u8], hidden_ok: bool) -> Option<SymInfo> {
     let mut hidden_match = None;
     let mut consider = |idx: u32| -> Option<SymInfo> {
         // SAFETY: idx comes from the object's own hash table, so it indexes DT_SYMTAB.
         let sym: Elf64_Sym = unsafe { *(info.symtab as *const Elf64_Sym).add(idx as usize) };
         let (st_type, st_bind) = (sym.st_info & 0xf, sym.st_info >> 4);
-        if sym.st_shndx == 0 || st_bind == 0 || st_type == 6 || dynstr(&info, sym.st_name) != name {
+        if sym.st_shndx == 0 || st_bind == 0 || st_type == 6 || dynstr(info, sym.st_name) != name {
             return None;
         }
         let addr = if sym.st_shndx == 0xfff1 {
@@ -291,7 +304,9 @@ pub fn lookup_dynsym_info(obj: &LoadedObject, name: &[u8]) -> Option<SymInfo> {
         let hidden = info.versym != 0
             && unsafe { *(info.versym as *const u16).add(idx as usize) } & 0x8000 != 0;
         if hidden {
-            hidden_match.get_or_insert(found);
+            if hidden_ok {
+                hidden_match.get_or_insert(found);
+            }
             return None;
         }
         Some(found)
