@@ -263,15 +263,6 @@ fn storm_cmd(host: &str, shim: bool) -> Command {
     }
 }
 
-fn storm_flags(stdout: &str) -> i64 {
-    stdout
-        .split("flags=0x")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|h| i64::from_str_radix(h, 16).ok())
-        .unwrap_or_else(|| panic!("no flags in {stdout}"))
-}
-
 #[test]
 fn deno_and_python_handlers_after_go_survive_a_storm() {
     for host in ["deno", "python"] {
@@ -282,7 +273,11 @@ fn deno_and_python_handlers_after_go_survive_a_storm() {
                 run.code() == Some(0) && run.stdout.contains("CGOFIX-OK storm"),
                 "{case} crashed: {run:?}"
             );
-            assert_ne!(storm_flags(&run.stdout) & SA_ONSTACK, 0, "{case}: {run:?}");
+            assert_ne!(
+                testkit::printed_flags(&run.stdout) & SA_ONSTACK,
+                0,
+                "{case}: {run:?}"
+            );
             assert!(sent > 1000, "{case}: only {sent} signals: not a storm");
         }
         // The control, deterministic: without the shim the handler lacks
@@ -290,7 +285,11 @@ fn deno_and_python_handlers_after_go_survive_a_storm() {
         let case = format!("storm {host} without shim");
         let proc::Storm { run, .. } = storm_run(&case, storm_cmd(host, false));
         if run.stdout.contains("CGOFIX-OK") {
-            assert_eq!(storm_flags(&run.stdout) & SA_ONSTACK, 0, "{case}: {run:?}");
+            assert_eq!(
+                testkit::printed_flags(&run.stdout) & SA_ONSTACK,
+                0,
+                "{case}: {run:?}"
+            );
         } else {
             let fault = matches!(
                 run.signal(),

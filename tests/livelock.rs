@@ -54,13 +54,7 @@ fn affected(bun_version: &str, go: Go) {
         );
         // The probe read the suspend signal's flags after Go loaded: no
         // SA_ONSTACK (0x08000000) under the shim.
-        let flags = o
-            .stdout()
-            .split("flags=0x")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .and_then(|h| i64::from_str_radix(h, 16).ok())
-            .unwrap_or_else(|| panic!("{case}: no flags in {}", o.stdout()));
+        let flags = printed_flags(o.stdout());
         assert_eq!(
             flags & 0x0800_0000,
             0,

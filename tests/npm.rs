@@ -533,13 +533,7 @@ fn check_livelock_fixed(o: &Outcome) {
         "{case}: no marker: {o:?}"
     );
     // As tests/livelock.rs: no SA_ONSTACK (0x08000000) on the suspend signal.
-    let flags = o
-        .stdout()
-        .split("flags=0x")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|h| i64::from_str_radix(h, 16).ok())
-        .unwrap_or_else(|| panic!("{case}: no flags in {}", o.stdout()));
+    let flags = testkit::printed_flags(o.stdout());
     assert_eq!(
         flags & 0x0800_0000,
         0,

@@ -28,15 +28,6 @@ fn storm_js(case: &str, runtime: &Path, module: &Path, shim: bool) -> Storm {
     )
 }
 
-fn flags(stdout: &str) -> i64 {
-    stdout
-        .split("flags=0x")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|h| i64::from_str_radix(h, 16).ok())
-        .unwrap_or_else(|| panic!("no flags in {stdout}"))
-}
-
 fn survives(runtime_label: &str, runtime: std::path::PathBuf) {
     for go in Go::ALL {
         let dir = fixtures(go);
@@ -49,7 +40,7 @@ fn survives(runtime_label: &str, runtime: std::path::PathBuf) {
                     "crashed: {run:?}"
                 );
                 assert_ne!(
-                    flags(&run.stdout) & SA_ONSTACK,
+                    printed_flags(&run.stdout) & SA_ONSTACK,
                     0,
                     "{case}: handler lacks SA_ONSTACK"
                 );
@@ -81,7 +72,11 @@ fn without_shim_the_handler_lacks_onstack() {
     );
     let (code, signal, out, err) = (run.code(), run.signal(), &run.stdout, &run.stderr);
     if out.contains("CGOFIX-OK") {
-        assert_eq!(flags(out) & SA_ONSTACK, 0, "control already has SA_ONSTACK");
+        assert_eq!(
+            printed_flags(out) & SA_ONSTACK,
+            0,
+            "control already has SA_ONSTACK"
+        );
     } else {
         // It crashed: the bug itself. Either Go names it ("fatal error:
         // unexpected return pc", "traceback did not unwind completely"), or

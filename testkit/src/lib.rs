@@ -48,6 +48,17 @@ pub fn command(program: &Path, with_shim: bool) -> Command {
     c
 }
 
+/// The `flags=0x<hex>` a fixture driver prints (the `sa_flags` it read for
+/// a signal: livelock.js, storm.js, storm.ts, storm.py).
+pub fn printed_flags(stdout: &str) -> i64 {
+    stdout
+        .split("flags=0x")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|h| i64::from_str_radix(h, 16).ok())
+        .unwrap_or_else(|| panic!("no flags=0x.. in {stdout}"))
+}
+
 /// `KEY rest...` lines of a probe's output, as a map.
 pub fn lines_by_key(out: &str) -> HashMap<String, String> {
     out.lines()
