@@ -280,26 +280,18 @@ fn deno_and_python_handlers_after_go_survive_a_storm() {
             );
             assert!(sent > 1000, "{case}: only {sent} signals: not a storm");
         }
-        // The control, deterministic: without the shim the handler lacks
-        // SA_ONSTACK (when the run survives at all; a crash is the bug).
-        let case = format!("storm {host} without shim");
-        let proc::Storm { run, .. } = storm_run(&case, storm_cmd(host, false));
-        if run.stdout.contains("CGOFIX-OK") {
-            assert_eq!(
-                testkit::printed_flags(&run.stdout) & SA_ONSTACK,
-                0,
-                "{case}: {run:?}"
-            );
-        } else {
-            let fault = matches!(
-                run.signal(),
-                Some(libc::SIGSEGV | libc::SIGBUS | libc::SIGABRT | libc::SIGILL)
-            );
-            assert!(
-                fault || run.stderr.contains("fatal error") || run.stderr.contains("signal SIG"),
-                "{case}: a failure that is not this bug: {run:?}"
-            );
-        }
+        // The control, deterministic: the same run without the shim and
+        // without signals (a storm there crashes in many ways, or not at
+        // all), so only the precondition is asserted: the handler installed
+        // after Go lacks SA_ONSTACK.
+        let case = format!("{host} without shim, no signals");
+        let o = proc::run(&case, storm_cmd(host, false), Duration::from_secs(90));
+        o.expect_success();
+        assert_eq!(
+            testkit::printed_flags(o.stdout()) & SA_ONSTACK,
+            0,
+            "{case}: {o:?}"
+        );
     }
 }
 

@@ -62,40 +62,25 @@ fn bun_1_4_5_survives_storm() {
 
 #[test]
 fn without_shim_the_handler_lacks_onstack() {
-    // The control: what the storm tests protect against is really there.
+    // The control, deterministic: the same script without the shim and
+    // without signals. A storm without the shim crashes in many ways (a
+    // Go "fatal error", a silent SIGSEGV, Go's SIGSEGV traceback ending in
+    // SIGQUIT) or not at all, so it asserts the precondition instead: the
+    // handler installed after Go lacks SA_ONSTACK. scripts/soak.sh and
+    // measure_without_shim measure the crashes.
     let dir = fixtures(Go::Newest);
-    let Storm { run, .. } = storm_js(
-        "storm node control",
-        &node(),
-        &dir.join("cshared.node"),
-        false,
+    let mut c = command(&node(), false);
+    c.arg(js("storm.js"))
+        .arg(dir.join("cshared.node"))
+        .arg(STORM_SECONDS.to_string());
+    let o = run("storm node control, no signals", c, Duration::from_secs(60));
+    o.expect_success();
+    assert!(o.stdout().contains("CGOFIX-OK storm"), "{o:?}");
+    assert_eq!(
+        printed_flags(o.stdout()) & SA_ONSTACK,
+        0,
+        "control already has SA_ONSTACK"
     );
-    let (code, signal, out, err) = (run.code(), run.signal(), &run.stdout, &run.stderr);
-    if out.contains("CGOFIX-OK") {
-        assert_eq!(
-            printed_flags(out) & SA_ONSTACK,
-            0,
-            "control already has SA_ONSTACK"
-        );
-    } else {
-        // It crashed: the bug itself. Either Go names it ("fatal error:
-        // unexpected return pc", "traceback did not unwind completely"), or
-        // the corrupted goroutine stack kills the process with a fault
-        // before anything is printed (seen: SIGSEGV with empty stderr, about
-        // one run in three). Anything else (a JS error, a clean non-zero
-        // exit) is not this bug and fails the control.
-        let fault = matches!(
-            signal,
-            Some(libc::SIGSEGV | libc::SIGBUS | libc::SIGABRT | libc::SIGILL)
-        );
-        assert!(
-            fault
-                || ["fatal error", "unexpected return pc", "signal SIG"]
-                    .iter()
-                    .any(|m| err.contains(m)),
-            "unexpected failure (exit {code:?}, signal {signal:?}):\n{out}\n{err}"
-        );
-    }
 }
 
 #[test]
