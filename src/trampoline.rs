@@ -61,7 +61,13 @@
 //! a function on another stack, one submodule per target
 //! (`trampoline/x86_64.rs`, `trampoline/aarch64.rs`; docs/background.md §8
 //! for the aarch64 test setup). Elsewhere `arch::AVAILABLE` is false and the
-//! protected handler is installed without `SA_ONSTACK` instead. The mask
+//! protected handler is installed without `SA_ONSTACK` instead. Sources
+//! for both: WebKit's handler,
+//! https://github.com/WebKit/WebKit/blob/main/Source/WTF/wtf/posix/ThreadingPOSIX.cpp;
+//! Go's signal stack rules, https://pkg.go.dev/os/signal and
+//! https://github.com/golang/go/blob/master/src/runtime/signal_unix.go;
+//! Go's `setsigstack`,
+//! https://github.com/golang/go/blob/master/src/runtime/os_linux.go. The mask
 //! words are the same on both: glibc's `sigset_t` is `unsigned long
 //! __val[16]` on both LP64 targets, signal N at bit N-1 of the first word,
 //! which is the kernel's 64-bit mask (glibc
