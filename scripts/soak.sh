@@ -34,7 +34,7 @@ CGOFIXTEST_SOAK_RUNS="$runs" t --test-threads=1 --nocapture --exact \
 echo "soak: aarch64 bun 1.4.3 --cpu-prof workers under qemu, trampoline on/off, $runs runs each" >&2
 cargo build --release --quiet -p cgofix --target aarch64-unknown-linux-gnu
 CGOFIXTEST_SOAK_RUNS="$runs" cargo test --release --quiet --test aarch64_suspend -- --ignored --nocapture --exact \
-    measure_cpu_prof_workers_trampoline_off 2>&1 | grep -E 'storm|run [0-9]+:|test result|HANG|panicked'
+    measure_cpu_prof_workers_trampoline_off 2>&1 | grep -E 'storm|crashed|hung|test result|panicked'
 echo "soak: two Go runtimes (1.19 + newest) under load in one process, $runs runs" >&2
 CGOFIXTEST_SOAK_RUNS="$runs" cargo test --release --quiet --test hosts -- --ignored --nocapture --exact \
     measure_two_runtimes_under_load 2>&1 | grep -E 'two-runtimes|test result|HANG|panicked'
