@@ -11,8 +11,11 @@
 # --cpu-prof x (newest Go c-shared, Go 1.19 c-archive) and Bun 1.3.14 without
 # --cpu-prof x (same two modules). Then Bun 1.3.14 --cpu-prof with Workers
 # (crashed 1 run in 20 to 100 before the suspend trampoline), RUNS runs per
-# module. Any crash or hang fails with the case name. Takes roughly
-# RUNS x 4 s plus ~3 min (2 cores).
+# module. Any crash or hang fails with the case name. Then, measured and
+# printed rather than asserted, aarch64 Bun 1.4.3 --cpu-prof with Workers
+# under qemu, RUNS runs with the suspend trampoline on and RUNS off
+# (tests/aarch64_suspend.rs; ~4 s a run). Takes roughly RUNS x 12 s plus
+# ~3 min (2 cores).
 set -euo pipefail
 runs="${1:-50}"
 rounds="${2:-3}"
@@ -28,6 +31,10 @@ CGOFIXTEST_SOAK_RUNS="$runs" t --test-threads=1 --nocapture --exact \
 echo "soak: bun 1.3.14 --cpu-prof workers storm (suspend trampoline), $runs runs per module" >&2
 CGOFIXTEST_SOAK_RUNS="$runs" t --test-threads=1 --nocapture --exact \
     bun_1_3_14_cpu_prof_workers_do_not_crash 2>&1 | grep -E 'storm|test result|HANG|FAIL|crashed|exit'
+echo "soak: aarch64 bun 1.4.3 --cpu-prof workers under qemu, trampoline on/off, $runs runs each" >&2
+cargo build --release --quiet -p cgofix --target aarch64-unknown-linux-gnu
+CGOFIXTEST_SOAK_RUNS="$runs" cargo test --release --quiet --test aarch64_suspend -- --ignored --nocapture --exact \
+    measure_cpu_prof_workers_trampoline_off 2>&1 | grep -E 'storm|crashed|hung|test result|panicked'
 echo "soak: two Go runtimes (1.19 + newest) under load in one process, $runs runs" >&2
 CGOFIXTEST_SOAK_RUNS="$runs" cargo test --release --quiet --test hosts -- --ignored --nocapture --exact \
     measure_two_runtimes_under_load 2>&1 | grep -E 'two-runtimes|test result|HANG|panicked'

@@ -26,7 +26,7 @@ pub struct Config {
     /// `CGOFIX_SUSPEND_SIGNALS`.
     pub suspend: SuspendMode,
     /// `CGOFIX_SUSPEND_TRAMPOLINE`: run the suspend handler through the
-    /// trampoline (x86_64; see `trampoline.rs`).
+    /// trampoline (x86_64 and aarch64; see `trampoline.rs`).
     pub suspend_trampoline: bool,
     /// `CGOFIX_STACK_MIN` in bytes; 0 = off.
     pub stack_min: usize,

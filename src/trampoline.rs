@@ -1,14 +1,16 @@
-//! The suspend trampoline (x86_64 Linux): JSC's suspend handler always runs
-//! on the interrupted thread's own stack, yet the signal is installed with
-//! `SA_ONSTACK` as Go requires.
+//! The suspend trampoline (x86_64 and aarch64 Linux): JSC's suspend
+//! handler always runs on the interrupted thread's own stack, yet the signal
+//! is installed with `SA_ONSTACK` as Go requires.
 //!
 //! Why: keeping `SA_ONSTACK` off the suspend signal (JSC's rule, see
 //! `signals.rs`) means that when the JS thread is running Go code (a cgo
 //! callback runs on a goroutine stack of a few KiB), the kernel pushes the
-//! signal frame (1-3 KiB with xsave state) and JSC's handler frame onto that
-//! goroutine stack and overruns it: Go then dies with "traceback did not
-//! unwind completely" / "unknown caller pc". Go's rule (os/signal, "Go
-//! programs that use cgo or SWIG") exists exactly for that.
+//! signal frame (1-3 KiB with x86_64's xsave state; over 4.5 KiB on aarch64,
+//! whose `struct sigcontext` reserves 4 KiB for FP/SIMD and SVE state) and
+//! JSC's handler frame onto that goroutine stack and overruns it: Go then
+//! dies with "traceback did not unwind completely" / "unknown caller pc".
+//! Go's rule (os/signal, "Go programs that use cgo or SWIG") exists exactly
+//! for that.
 //!
 //! So for each suspend signal the shim installs `suspend_trampoline` with
 //! `SA_ONSTACK|SA_SIGINFO` and JSC's other flags, and keeps JSC's handler,
@@ -27,7 +29,7 @@
 //!   Go sooner or later, so this is a bounded retry, not the livelock of
 //!   oven-sh/bun#31158.
 //! * otherwise the thread was on its own stack: switch to the interrupted SP
-//!   (below the 128-byte red zone, 16-byte aligned), disable the sigaltstack,
+//!   (128 bytes below it, 16-byte aligned: `switch_sp`), disable the sigaltstack,
 //!   call JSC's handler, re-enable the sigaltstack, switch back. Disabling
 //!   matters: JSC's handler waits in `sigsuspend` for the *resume* signal,
 //!   whose nested delivery with `SA_ONSTACK` would otherwise start at the top
@@ -37,7 +39,7 @@
 //!   is.
 //!
 //! The rule for "on its own stack": the interrupted PC is not in a Go
-//! object's text (`gomods::is_go_code`). Knowing a thread's stack bounds
+//! object's text (`registry::is_go_code`). Knowing a thread's stack bounds
 //! async-signal-safely is hard; this test is cheap and covers Go's case:
 //! Go code runs on goroutine stacks or on g0, and C called from Go on a
 //! C-created thread (cgo callbacks) runs on g0, which is the thread's own
@@ -54,13 +56,59 @@
 //! re-installs it with `SA_ONSTACK`: that only updates the record. Installing
 //! `SIG_DFL`/`SIG_IGN` or a Go handler replaces the trampoline.
 //!
+//! Architecture: the policy above is the same on both; what differs is where
+//! the kernel's `ucontext_t` keeps the interrupted PC and SP and how to call
+//! a function on another stack, one submodule per target
+//! (`trampoline/x86_64.rs`, `trampoline/aarch64.rs`; docs/background.md §8
+//! for the aarch64 test setup). Elsewhere `arch::AVAILABLE` is false and the
+//! protected handler is installed without `SA_ONSTACK` instead. Sources
+//! for both: WebKit's handler,
+//! https://github.com/WebKit/WebKit/blob/main/Source/WTF/wtf/posix/ThreadingPOSIX.cpp;
+//! Go's signal stack rules, https://pkg.go.dev/os/signal and
+//! https://github.com/golang/go/blob/master/src/runtime/signal_unix.go;
+//! Go's `setsigstack`,
+//! https://github.com/golang/go/blob/master/src/runtime/os_linux.go. The mask
+//! words are the same on both: glibc's `sigset_t` is `unsigned long
+//! __val[16]` on both LP64 targets, signal N at bit N-1 of the first word,
+//! which is the kernel's 64-bit mask (glibc
+//! https://sourceware.org/git/?p=glibc.git;a=blob;f=sysdeps/unix/sysv/linux/sigsetops.h).
+//!
 //! SIGNAL-REACHABLE: everything here. Atomics and raw system calls only: no
 //! allocation, no locks, no logging.
 
-use libc::{c_int, sigaction as SigAction};
-#[cfg(target_arch = "x86_64")]
-use libc::{c_void, siginfo_t};
+use libc::{c_int, c_void, sigaction as SigAction, siginfo_t};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+
+#[cfg(target_arch = "x86_64")]
+#[path = "trampoline/x86_64.rs"]
+mod arch;
+#[cfg(target_arch = "aarch64")]
+#[path = "trampoline/aarch64.rs"]
+mod arch;
+/// Any other target: no trampoline.
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+mod arch {
+    use super::OnStack;
+    use libc::{c_int, c_void, siginfo_t};
+    pub const AVAILABLE: bool = false;
+    pub unsafe fn interrupted(_uc: *const c_void) -> (usize, usize) {
+        (0, 0)
+    }
+    pub unsafe fn call_on_stack(
+        _sp: usize,
+        _f: OnStack,
+        _sig: c_int,
+        _info: *mut siginfo_t,
+        _uc: *mut c_void,
+        _st: *const libc::stack_t,
+    ) -> c_int {
+        -1
+    }
+}
+
+/// What `arch::call_on_stack` runs on the other stack.
+type OnStack =
+    unsafe extern "C" fn(c_int, *mut siginfo_t, *mut c_void, *const libc::stack_t) -> c_int;
 
 /// Where JSC's handler must run for this delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,8 +141,12 @@ pub fn decide(alt: Option<AltStack>, interrupted_sp: usize, pc_in_go: bool) -> W
     }
 }
 
-/// The stack pointer to call JSC's handler with: below the System V red
-/// zone of the interrupted function, 16-byte aligned for the `call`.
+/// The stack pointer to call JSC's handler with: 128 bytes below the
+/// interrupted SP, 16-byte aligned (the entry alignment of both ABIs). On
+/// x86_64 the 128 bytes are the System V red zone, which the interrupted
+/// function may use without moving RSP. AAPCS64 has no red zone on Linux
+/// (the kernel itself pushes the signal frame right below SP), so there the
+/// gap is only a margin, and a cheap one.
 pub fn switch_sp(interrupted_sp: usize) -> usize {
     (interrupted_sp - 128) & !15
 }
@@ -106,9 +158,10 @@ static FLAGS: [AtomicI32; N] = [const { AtomicI32::new(0) }; N];
 static MASK: [AtomicU64; N] = [const { AtomicU64::new(0) }; N];
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
-/// Called once from the constructor: `CGOFIX_SUSPEND_TRAMPOLINE`, x86_64 only.
+/// Called once from the constructor: `CGOFIX_SUSPEND_TRAMPOLINE`, on the
+/// targets that have one (`arch::AVAILABLE`).
 pub fn init(on: bool) {
-    ENABLED.store(on && cfg!(target_arch = "x86_64"), Ordering::Release);
+    ENABLED.store(on && arch::AVAILABLE, Ordering::Release);
 }
 
 pub fn enabled() -> bool {
@@ -117,12 +170,9 @@ pub fn enabled() -> bool {
 
 /// The trampoline's address (0 where there is none).
 pub fn address() -> usize {
-    #[cfg(target_arch = "x86_64")]
-    {
-        suspend_trampoline as unsafe extern "C" fn(c_int, *mut siginfo_t, *mut c_void) as usize
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
+    if arch::AVAILABLE {
+        suspend_trampoline as Handler3 as usize
+    } else {
         0
     }
 }
@@ -150,8 +200,9 @@ pub fn record(sig: c_int) -> Record {
 }
 
 fn mask_word(m: &libc::sigset_t) -> u64 {
-    // SAFETY: glibc's x86_64 sigset_t is an array of u64 words, the first
-    // of which is the kernel's mask for signals 1..=64.
+    // SAFETY: glibc's sigset_t on x86_64 and aarch64 is an array of u64
+    // words, the first of which is the kernel's mask for signals 1..=64
+    // (module comment).
     unsafe { *(m as *const libc::sigset_t as *const u64) }
 }
 
@@ -228,14 +279,12 @@ pub unsafe fn report(old: *mut SigAction, rec: Record) {
     set_mask_word(&mut o.sa_mask, rec.2);
 }
 
-#[cfg(target_arch = "x86_64")]
 type Handler3 = unsafe extern "C" fn(c_int, *mut siginfo_t, *mut c_void);
 
 /// The stand-in handler.
 ///
 /// # Safety
 /// Only the kernel calls it, with `SA_SIGINFO` arguments.
-#[cfg(target_arch = "x86_64")]
 unsafe extern "C" fn suspend_trampoline(sig: c_int, info: *mut siginfo_t, uc: *mut c_void) {
     // SAFETY: this thread's errno slot; restored so the interrupted code
     // never sees JSC's sigsuspend EINTR.
@@ -243,13 +292,7 @@ unsafe extern "C" fn suspend_trampoline(sig: c_int, info: *mut siginfo_t, uc: *m
     let h = record(sig).0;
     if h > 1 {
         // SAFETY: with SA_SIGINFO the kernel passes a valid ucontext_t.
-        let (pc, sp) = unsafe {
-            let g = &(*(uc as *const libc::ucontext_t)).uc_mcontext.gregs;
-            (
-                g[libc::REG_RIP as usize] as usize,
-                g[libc::REG_RSP as usize] as usize,
-            )
-        };
+        let (pc, sp) = unsafe { arch::interrupted(uc) };
         // SAFETY: all-zero is a valid stack_t.
         let mut st: libc::stack_t = unsafe { std::mem::zeroed() };
         // SAFETY: a query into a struct on our stack.
@@ -265,7 +308,7 @@ unsafe extern "C" fn suspend_trampoline(sig: c_int, info: *mut siginfo_t, uc: *m
         let switched = decide(alt, sp, crate::registry::is_go_code(pc)) == Where::InterruptedStack
             // SAFETY: sp is the interrupted thread stack (decide), st is the
             // enabled sigaltstack we are on.
-            && unsafe { call_on_stack(switch_sp(sp), sig, info, uc, &st) } == 0;
+            && unsafe { arch::call_on_stack(switch_sp(sp), on_thread_stack, sig, info, uc, &st) } == 0;
         if !switched {
             // SAFETY: JSC's handler with the kernel's arguments.
             unsafe { f(sig, info, uc) };
@@ -275,47 +318,9 @@ unsafe extern "C" fn suspend_trampoline(sig: c_int, info: *mut siginfo_t, uc: *m
     unsafe { *libc::__errno_location() = errno };
 }
 
-/// Runs `on_thread_stack(sig, info, uc, st)` with the stack pointer at `sp`.
-/// Returns its result.
-///
-/// # Safety
-/// `sp` is 16-byte aligned, in mapped stack memory no live frame uses.
-#[cfg(target_arch = "x86_64")]
-unsafe fn call_on_stack(
-    sp: usize,
-    sig: c_int,
-    info: *mut siginfo_t,
-    uc: *mut c_void,
-    st: *const libc::stack_t,
-) -> c_int {
-    let ret: c_int;
-    // SAFETY: r12 (callee-saved, declared clobbered) keeps our SP across the
-    // call; `sp` is aligned so the callee sees the ABI's entry alignment;
-    // nothing of ours lives below the old SP, so nothing is lost.
-    unsafe {
-        core::arch::asm!(
-            "mov r12, rsp",
-            "mov rsp, {sp}",
-            "call {f}",
-            "mov rsp, r12",
-            sp = in(reg) sp,
-            f = in(reg) on_thread_stack as unsafe extern "C" fn(_, _, _, _) -> _ as usize,
-            in("rdi") sig,
-            in("rsi") info,
-            in("rdx") uc,
-            in("rcx") st,
-            lateout("eax") ret,
-            out("r12") _,
-            clobber_abi("C"),
-        );
-    }
-    ret
-}
-
 /// On the interrupted thread stack: sigaltstack off, JSC's handler,
 /// sigaltstack back on. Returns -1 (JSC's handler not called) if the
 /// sigaltstack could not be disabled.
-#[cfg(target_arch = "x86_64")]
 unsafe extern "C" fn on_thread_stack(
     sig: c_int,
     info: *mut siginfo_t,
@@ -411,8 +416,9 @@ mod tests {
             record(sig),
             Record(0x1234, libc::SA_SIGINFO | libc::SA_RESTART, 1 << (sig - 1))
         );
-        if cfg!(target_arch = "x86_64") {
+        {
             assert_eq!(sa.sa_sigaction, address());
+            assert_ne!(address(), 0);
             assert_ne!(sa.sa_flags & libc::SA_ONSTACK, 0);
             assert_eq!(mask_word(&sa.sa_mask) & (1 << (libc::SIGSEGV - 1)), 0);
             assert_ne!(mask_word(&sa.sa_mask) & (1 << (libc::SIGURG - 1)), 0);
@@ -430,5 +436,177 @@ mod tests {
             );
             assert_eq!(mask_word(&old.sa_mask), 1 << (sig - 1));
         }
+    }
+
+    // ---- The trampoline on a real signal, on this machine's architecture
+    // (under qemu-user for aarch64, scripts/test.sh).
+
+    /// A signal no other test of this crate touches.
+    const LIVE_SIG: c_int = 50;
+    const ALT_SIZE: usize = 64 << 10;
+
+    /// What the stand-in's handler saw on its last delivery.
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    static HANDLER_SP: AtomicUsize = AtomicUsize::new(0);
+    static INTERRUPTED_SP: AtomicUsize = AtomicUsize::new(0);
+    static ALT_FLAGS: AtomicI32 = AtomicI32::new(0);
+
+    /// JSC's handler in miniature: notes where it runs and what the
+    /// sigaltstack looks like, and clobbers errno like its sigsuspend does.
+    extern "C" fn probe_handler(_sig: c_int, _info: *mut siginfo_t, uc: *mut c_void) {
+        let here = 0u8;
+        HANDLER_SP.store(
+            std::hint::black_box(&here) as *const u8 as usize,
+            Ordering::SeqCst,
+        );
+        // SAFETY: the kernel's ucontext, passed on by the trampoline.
+        INTERRUPTED_SP.store(unsafe { arch::interrupted(uc) }.1, Ordering::SeqCst);
+        // SAFETY: all-zero is a valid stack_t; a query into it.
+        let mut st: libc::stack_t = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
+        unsafe { libc::sigaltstack(std::ptr::null(), &mut st) };
+        ALT_FLAGS.store(st.ss_flags, Ordering::SeqCst);
+        // SAFETY: this thread's errno slot.
+        unsafe { *libc::__errno_location() = libc::EINTR };
+        CALLS.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Where one delivery of `LIVE_SIG` to this thread ran its handler.
+    #[derive(Debug)]
+    struct Seen {
+        /// The handler's frame lies within 64 KiB below the sender's.
+        near_thread_stack: bool,
+        /// The handler's frame lies on the sigaltstack.
+        on_alt: bool,
+        /// The ucontext's SP lies within 64 KiB below the sender's frame.
+        uc_sp_near: bool,
+        /// `SS_DISABLE` was set while the handler ran.
+        alt_disabled_inside: bool,
+        /// errno after delivery is what it was before.
+        errno_kept: bool,
+        /// The sigaltstack after delivery, as before (enabled, same base).
+        alt_intact: bool,
+    }
+
+    /// On a new thread with a sigaltstack (when `alt`), installs `sa` on
+    /// `LIVE_SIG`, sends it to the thread itself and reports what the
+    /// handler saw. A thread of its own: sigaltstacks are per thread.
+    fn deliver(sa: SigAction, alt: bool) -> Seen {
+        std::thread::spawn(move || {
+            let mut stack = vec![0u8; ALT_SIZE];
+            let base = stack.as_mut_ptr() as usize;
+            if alt {
+                let st = libc::stack_t {
+                    ss_sp: stack.as_mut_ptr().cast(),
+                    ss_flags: 0,
+                    ss_size: ALT_SIZE,
+                };
+                // SAFETY: a valid, live buffer, disabled again below.
+                assert_eq!(unsafe { libc::sigaltstack(&st, std::ptr::null_mut()) }, 0);
+            }
+            // SAFETY: installing a handler on a signal only this test uses.
+            assert_eq!(
+                unsafe { libc::sigaction(LIVE_SIG, &sa, std::ptr::null_mut()) },
+                0
+            );
+            let before = CALLS.load(Ordering::SeqCst);
+            let anchor = 0u8;
+            let anchor = std::hint::black_box(&anchor) as *const u8 as usize;
+            // SAFETY: this thread's errno slot.
+            unsafe { *libc::__errno_location() = 77 };
+            // SAFETY: a signal to this thread, whose handler is installed.
+            assert_eq!(
+                unsafe { libc::pthread_kill(libc::pthread_self(), LIVE_SIG) },
+                0
+            );
+            // Delivered before pthread_kill returns on Linux; qemu-user
+            // delivers at its next safe point, so wait for it (bounded).
+            for _ in 0..1000 {
+                if CALLS.load(Ordering::SeqCst) > before {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            assert_eq!(CALLS.load(Ordering::SeqCst), before + 1, "not delivered");
+            // SAFETY: this thread's errno slot (a sleep that succeeds leaves
+            // it alone).
+            let errno_kept = unsafe { *libc::__errno_location() } == 77;
+            // SAFETY: all-zero is a valid stack_t; a query into it.
+            let mut st: libc::stack_t = unsafe { std::mem::zeroed() };
+            // SAFETY: as above.
+            unsafe { libc::sigaltstack(std::ptr::null(), &mut st) };
+            let alt_intact = !alt || (st.ss_flags == 0 && st.ss_sp as usize == base);
+            let off = libc::stack_t {
+                ss_sp: std::ptr::null_mut(),
+                ss_flags: libc::SS_DISABLE,
+                ss_size: 0,
+            };
+            // SAFETY: disabling this thread's sigaltstack before freeing it.
+            unsafe { libc::sigaltstack(&off, std::ptr::null_mut()) };
+            // SAFETY: all-zero is a valid sigaction (SIG_DFL), then SIG_IGN.
+            let mut ign: SigAction = unsafe { std::mem::zeroed() };
+            ign.sa_sigaction = libc::SIG_IGN;
+            // SAFETY: as above.
+            unsafe { libc::sigaction(LIVE_SIG, &ign, std::ptr::null_mut()) };
+            let near = |sp: usize| sp < anchor && anchor - sp < 64 << 10;
+            let h = HANDLER_SP.load(Ordering::SeqCst);
+            Seen {
+                near_thread_stack: near(h),
+                on_alt: h >= base && h < base + ALT_SIZE,
+                uc_sp_near: near(INTERRUPTED_SP.load(Ordering::SeqCst)),
+                alt_disabled_inside: ALT_FLAGS.load(Ordering::SeqCst) & libc::SS_DISABLE != 0,
+                errno_kept,
+                alt_intact,
+            }
+        })
+        .join()
+        .unwrap()
+    }
+
+    fn probe_request() -> SigAction {
+        // SAFETY: all-zero is a valid sigaction.
+        let mut req: SigAction = unsafe { std::mem::zeroed() };
+        req.sa_sigaction = probe_handler as Handler3 as usize;
+        req.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+        req
+    }
+
+    /// One test, so the deliveries on the shared signal run in turn.
+    #[test]
+    fn live_signal_runs_the_handler_on_the_interrupted_stack() {
+        let req = probe_request();
+        // Control: JSC's handler installed with SA_ONSTACK (Go's
+        // setsigstack) runs on the sigaltstack, which the trampoline fixes.
+        let mut plain = req;
+        plain.sa_flags |= libc::SA_ONSTACK;
+        let s = deliver(plain, true);
+        assert!(
+            s.on_alt && !s.near_thread_stack && s.uc_sp_near,
+            "control: {s:?}"
+        );
+
+        // The trampoline: switched back to the interrupted stack, the
+        // sigaltstack off meanwhile and back on after, errno kept.
+        let sa = stand_in(LIVE_SIG, &req, req.sa_flags | libc::SA_ONSTACK);
+        assert_eq!(sa.sa_sigaction, address());
+        assert_ne!(sa.sa_flags & libc::SA_ONSTACK, 0);
+        let s = deliver(sa, true);
+        assert!(
+            !s.on_alt
+                && s.near_thread_stack
+                && s.uc_sp_near
+                && s.alt_disabled_inside
+                && s.errno_kept
+                && s.alt_intact,
+            "trampoline: {s:?}"
+        );
+
+        // No sigaltstack: the kernel delivered on the thread stack already,
+        // and the trampoline calls the handler right there.
+        let s = deliver(sa, false);
+        assert!(
+            s.near_thread_stack && s.uc_sp_near && s.alt_disabled_inside && s.errno_kept,
+            "no sigaltstack: {s:?}"
+        );
     }
 }

@@ -23,6 +23,15 @@
 #include <unistd.h>
 
 #define ROUNDS 300
+
+/* The interrupted PC and SP in the ucontext (glibc's sys/ucontext.h). */
+#if defined(__x86_64__)
+#define UC_PC(uc) ((uc)->uc_mcontext.gregs[REG_RIP])
+#define UC_SP(uc) ((uc)->uc_mcontext.gregs[REG_RSP])
+#elif defined(__aarch64__)
+#define UC_PC(uc) ((uc)->uc_mcontext.pc)
+#define UC_SP(uc) ((uc)->uc_mcontext.sp)
+#endif
 #define ALT_SIZE (64 * 1024)
 
 static char *alt;
@@ -43,7 +52,7 @@ static void handler(int s, siginfo_t *info, void *ctx) {
     if (sp >= (uintptr_t)alt && sp < (uintptr_t)alt + ALT_SIZE) on_alt++;
     if (sp < main_sp && main_sp - sp < (1 << 20)) near_main++;
     ucontext_t *uc = ctx;
-    greg_t rip = uc->uc_mcontext.gregs[REG_RIP], rsp = uc->uc_mcontext.gregs[REG_RSP];
+    unsigned long long pc = UC_PC(uc), usp = UC_SP(uc);
     suspended++;
     phase = 2;
     sem_post(&sem);
@@ -51,8 +60,7 @@ static void handler(int s, siginfo_t *info, void *ctx) {
     sigfillset(&m);
     sigdelset(&m, SIGUSR2);
     while (phase != 3) sigsuspend(&m);
-    if (uc->uc_mcontext.gregs[REG_RIP] != rip || uc->uc_mcontext.gregs[REG_RSP] != rsp ||
-        here != 0)
+    if (UC_PC(uc) != pc || UC_SP(uc) != usp || here != 0)
         ctx_bad++;
     phase = 0;
     sem_post(&sem);
