@@ -2,7 +2,14 @@
 # Builds the release libcgofix.so, strips it, and prints its absolute path
 # (the only line on stdout; progress goes to stderr):
 #
-#   docker/build-shim.sh [OUT_DIR]        # default OUT_DIR: target/dist
+#   docker/build-shim.sh [--target TRIPLE] [OUT_DIR]   # default OUT_DIR: target/dist
+#
+# TRIPLE is x86_64-unknown-linux-gnu or aarch64-unknown-linux-gnu (default:
+# the build host's). zig cross-links either from either host; a plain cargo
+# cross build uses the linker .cargo/config.toml names (Debian's
+# aarch64-linux-gnu-gcc). The library is stripped with that architecture's
+# binutils (`aarch64-linux-gnu-strip`, from binutils-aarch64-linux-gnu) when
+# they are installed, else with the host's `strip` if the target is the host.
 #
 # Used by the builder stage of every docker/Dockerfile.* and run on the host
 # by the tests (tests/packaging.rs), so what CI checks is what the images get.
@@ -28,12 +35,19 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+log() { echo "build-shim: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+target=""
+if [ "${1:-}" = "--target" ]; then
+    [ $# -ge 2 ] || die "--target needs a triple"
+    target="$2"
+    shift 2
+fi
+[ $# -le 1 ] || die "usage: docker/build-shim.sh [--target TRIPLE] [OUT_DIR]"
 out_dir="${1:-$root/target/dist}"
 mode="${CGOFIX_BUILD:-auto}"
 glibc="${CGOFIX_GLIBC:-2.17}"
-
-log() { echo "build-shim: $*" >&2; }
-die() { log "error: $*"; exit 1; }
 
 command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust with rustup)"
 
@@ -52,25 +66,34 @@ case "$mode" in
 esac
 
 cd "$root"
+host="$(rustc -vV | sed -n 's/^host: //p')"
+target="${target:-$host}"
+case "$target" in
+    x86_64-unknown-linux-gnu | aarch64-unknown-linux-gnu) ;;
+    *) die "--target $target: expected x86_64-unknown-linux-gnu or aarch64-unknown-linux-gnu" ;;
+esac
+arch="${target%%-*}"
 start=$SECONDS
 if [ "$mode" = zig ]; then
-    host="$(rustc -vV | sed -n 's/^host: //p')"
-    case "$host" in
-        *-linux-gnu) ;;
-        *) die "zig build targets *-linux-gnu hosts only, not $host" ;;
-    esac
     target_dir="${CGOFIX_ZIG_TARGET_DIR:-$root/target/zig}"
-    log "cargo zigbuild --release --target $host.$glibc ($zigbuild)"
+    log "cargo zigbuild --release --target $target.$glibc ($zigbuild)"
     # The venv that holds cargo-zigbuild also holds ziglang: put its python3
     # first so cargo-zigbuild finds `python3 -m ziglang`.
     PATH="$(dirname "$zigbuild"):$PATH" "$zigbuild" zigbuild --release --quiet -p cgofix --lib \
-        --target "$host.$glibc" --target-dir "$target_dir" >&2
-    built="$target_dir/$host/release/libcgofix.so"
+        --target "$target.$glibc" --target-dir "$target_dir" >&2
+    built="$target_dir/$target/release/libcgofix.so"
 else
-    log "cargo build --release"
-    cargo build --release --quiet -p cgofix --lib >&2
-    built="$(cargo metadata --format-version 1 --no-deps |
-        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/libcgofix.so"
+    cargo_dir="$(cargo metadata --format-version 1 --no-deps |
+        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+    if [ "$target" = "$host" ]; then
+        log "cargo build --release"
+        cargo build --release --quiet -p cgofix --lib >&2
+        built="$cargo_dir/release/libcgofix.so"
+    else
+        log "cargo build --release --target $target"
+        cargo build --release --quiet -p cgofix --lib --target "$target" >&2
+        built="$cargo_dir/$target/release/libcgofix.so"
+    fi
 fi
 [ -f "$built" ] || die "build finished but $built is missing"
 log "built in $((SECONDS - start)) s ($mode)"
@@ -78,13 +101,21 @@ log "built in $((SECONDS - start)) s ($mode)"
 mkdir -p "$out_dir"
 out="$(cd "$out_dir" && pwd)/libcgofix.so"
 tmp="$out.tmp.$$"
-if command -v strip >/dev/null 2>&1; then
-    strip --strip-all -o "$tmp" "$built"
-elif command -v objcopy >/dev/null 2>&1; then
-    objcopy --strip-all "$built" "$tmp"
-else
-    die "neither strip nor objcopy found (install binutils)"
+# The target's own binutils first: the host's may not know its ELF machine.
+strip_tool=""
+for t in "$arch-linux-gnu-strip" "$arch-linux-gnu-objcopy"; do
+    if command -v "$t" >/dev/null 2>&1; then strip_tool="$t"; break; fi
+done
+if [ -z "$strip_tool" ] && [ "$target" = "$host" ]; then
+    for t in strip objcopy; do
+        if command -v "$t" >/dev/null 2>&1; then strip_tool="$t"; break; fi
+    done
 fi
+[ -n "$strip_tool" ] || die "no strip for $arch found (install binutils-${arch//_/-}-linux-gnu)"
+case "$strip_tool" in
+    *strip) "$strip_tool" --strip-all -o "$tmp" "$built" ;;
+    *) "$strip_tool" --strip-all "$built" "$tmp" ;;
+esac
 chmod 0755 "$tmp"
 mv -f "$tmp" "$out"
 echo "$out"

@@ -126,7 +126,7 @@ done
 
 # --- aarch64 Bun binaries (npm @oven/bun-linux-aarch64), run under qemu ------
 # npm refuses a package for another CPU without --force.
-BUN_AARCH64_VERSIONS="${CGOFIXTEST_BUN_AARCH64_VERSIONS:-1.3.14 1.4.3 1.4.5}"
+BUN_AARCH64_VERSIONS="${CGOFIXTEST_BUN_AARCH64_VERSIONS:-1.1.38 1.3.14 1.4.3 1.4.5}"
 bun_a64_paths=()
 for v in $BUN_AARCH64_VERSIONS; do
     bin="$(npm_binary "bun $v (aarch64)" "$CACHE/bun-aarch64-$v" \

@@ -8,6 +8,9 @@
 //! * `cgofix run -- bun livelock.js` (Bun 1.3.14, a Go `.node`) finishes,
 //!   and the same command without cgofix hangs (the control);
 //! * `require("cgofix").libraryPath()` is the x86-64 ELF library;
+//! * the arm64 package holds an aarch64 library and CLI; under qemu-user
+//!   (docs/background.md §8) its `cgofix doctor` finds a Go module and its
+//!   `cgofix run` fixes the livelock in aarch64 Bun 1.3.14;
 //! * the `cgofix` launcher passes exit codes and signals through, forwards
 //!   SIGTERM, and on an unsupported platform (CGOFIXTEST_PLATFORM) or
 //!   without the platform package prints one line and exits 3.
@@ -23,6 +26,8 @@ use testkit::*;
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 const PLATFORM: &str = "linux-x64-gnu";
 const PLATFORM_PACKAGE: &str = "@cgofix/linux-x64-gnu";
+const ARM64_PLATFORM: &str = "linux-arm64-gnu";
+const ARM64_PACKAGE: &str = "@cgofix/linux-arm64-gnu";
 /// A closed port: any registry request fails at once.
 const NO_REGISTRY: &str = "http://127.0.0.1:9/";
 /// The launcher's exit status on an unsupported platform (README, Usage).
@@ -42,6 +47,7 @@ const FINISH_WITHIN: Duration = Duration::from_secs(60);
 struct Packed {
     main: PathBuf,
     platform: PathBuf,
+    arm64: PathBuf,
 }
 
 /// scripts/pack-npm.sh, once per test process, into target/npm-tests (a
@@ -62,15 +68,20 @@ fn packed() -> &'static Packed {
         let printed: Vec<PathBuf> = o.stdout().lines().map(PathBuf::from).collect();
         let main = out.join(format!("cgofix-{VERSION}.tgz"));
         let platform = out.join(format!("cgofix-{PLATFORM}-{VERSION}.tgz"));
+        let arm64 = out.join(format!("cgofix-{ARM64_PLATFORM}-{VERSION}.tgz"));
         assert_eq!(
             printed,
-            vec![platform.clone(), main.clone()],
-            "pack-npm.sh must print the two tarballs' paths only: {o:?}"
+            vec![platform.clone(), arm64.clone(), main.clone()],
+            "pack-npm.sh must print the three tarballs' paths only: {o:?}"
         );
         for t in &printed {
             assert!(t.is_file(), "{} missing", t.display());
         }
-        Packed { main, platform }
+        Packed {
+            main,
+            platform,
+            arm64,
+        }
     })
 }
 
@@ -102,6 +113,7 @@ fn elf_kind(p: &Path) -> (u16, u16) {
 }
 const ET_DYN: u16 = 3;
 const EM_X86_64: u16 = 62;
+const EM_AARCH64: u16 = 183;
 
 /// The newest GLIBC_x.y that `objdump -T` lists for `p`.
 fn glibc_floor(p: &Path) -> (u32, u32) {
@@ -269,8 +281,8 @@ fn packages_hold_what_they_promise() {
     assert_eq!(m["types"], "index.d.ts");
     assert_eq!(
         m["optionalDependencies"],
-        serde_json::json!({ PLATFORM_PACKAGE: VERSION }),
-        "the platform package, at the same version"
+        serde_json::json!({ PLATFORM_PACKAGE: VERSION, ARM64_PACKAGE: VERSION }),
+        "the platform packages, at the same version"
     );
     let x = read_json(&plat.join("package.json"));
     assert_eq!(x["name"], PLATFORM_PACKAGE);
@@ -352,6 +364,105 @@ fn packages_hold_what_they_promise() {
         std::fs::metadata(&lib).unwrap().len(),
         std::fs::metadata(&cli).unwrap().len()
     );
+}
+
+/// A command for the aarch64 CLI at `cli`, under qemu-user.
+fn arm64_cli(cli: &Path) -> Command {
+    testkit::aarch64::command(cli, &[])
+}
+
+#[test]
+fn arm64_package_holds_aarch64_files_that_run() {
+    let p = packed();
+    let tmp = tempdir("npm arm64");
+    let plat = unpack("npm arm64", &p.arm64, &tmp);
+    let x = read_json(&plat.join("package.json"));
+    assert_eq!(x["name"], ARM64_PACKAGE);
+    assert_eq!(x["version"], VERSION);
+    assert_eq!(x["os"], serde_json::json!(["linux"]));
+    assert_eq!(x["cpu"], serde_json::json!(["arm64"]));
+    assert_eq!(x["libc"], serde_json::json!(["glibc"]));
+    assert!(x.get("bin").is_none(), "{ARM64_PACKAGE} declares a bin");
+    assert!(x.get("scripts").is_none(), "{ARM64_PACKAGE} has scripts");
+    assert!(
+        x.get("dependencies").is_none(),
+        "{ARM64_PACKAGE} has dependencies"
+    );
+
+    // An aarch64 ELF library and executable at the glibc 2.17 floor.
+    let lib = plat.join("libcgofix.so");
+    let cli = plat.join("cgofix");
+    assert_eq!(elf_kind(&lib), (ET_DYN, EM_AARCH64), "{}", lib.display());
+    assert_eq!(elf_kind(&cli).1, EM_AARCH64, "{}", cli.display());
+    for f in [&lib, &cli] {
+        let floor = glibc_floor(f);
+        assert!(
+            floor <= (2, 17),
+            "{} requires GLIBC_{}.{}, above the packages' 2.17 (README, glibc)",
+            f.display(),
+            floor.0,
+            floor.1
+        );
+    }
+    println!(
+        "sizes: cgofix-{ARM64_PLATFORM}-{VERSION}.tgz {} B packed, {} B unpacked \
+         (libcgofix.so {} B, cgofix {} B)",
+        std::fs::metadata(&p.arm64).unwrap().len(),
+        tree_size(&plat),
+        std::fs::metadata(&lib).unwrap().len(),
+        std::fs::metadata(&cli).unwrap().len()
+    );
+
+    // The CLI runs (qemu-user), and its doctor finds an arm64 Go module
+    // and the library in its own package.
+    let o = run(
+        "arm64 cgofix --help (qemu)",
+        arm64_cli(&cli).arg("--help"),
+        QUICK,
+    );
+    o.expect_success();
+    assert!(o.stdout().contains("cgofix run"), "{o:?}");
+    let app = tmp.join("app");
+    std::fs::create_dir(&app).unwrap();
+    let go = testkit::aarch64::fixtures(Go::Newest);
+    std::fs::copy(go.join("cshared.node"), app.join("cshared.node")).unwrap();
+    let mut c = arm64_cli(&cli);
+    c.args(["doctor", "--json"]).current_dir(&app);
+    let o = run("arm64 cgofix doctor (qemu)", c, QUICK);
+    o.expect_success();
+    let v: Value = serde_json::from_str(o.stdout()).unwrap_or_else(|e| panic!("{e}: {o:?}"));
+    assert_eq!(v["cgofix"], VERSION, "{v}");
+    assert_eq!(v["go_modules"], 1, "{v}");
+    assert_eq!(v["modules"][0]["buildmode"], "c-shared", "{v}");
+    assert!(
+        testkit::report::text(&v["modules"][0], "go_version").starts_with("go1."),
+        "{v}"
+    );
+    assert_eq!(
+        v["library"]
+            .as_str()
+            .map(|l| std::fs::canonicalize(l).unwrap()),
+        Some(std::fs::canonicalize(&lib).unwrap()),
+        "{v}"
+    );
+
+    // `cgofix run` fixes the livelock in aarch64 Bun 1.3.14 (the control
+    // without it: tests/aarch64.rs). Without binfmt_misc, qemu-user cannot
+    // exec an aarch64 program from the guest, so the command is qemu again:
+    // the host loader skips the aarch64 LD_PRELOAD entry the CLI set ("cannot
+    // be preloaded ... ignored"), and qemu hands the environment to the
+    // guest Bun, whose loader preloads it.
+    let mut c = arm64_cli(&cli);
+    c.args(["run", "--", "qemu-aarch64", "-L", testkit::aarch64::SYSROOT])
+        .arg(testkit::aarch64::bun(AFFECTED_BUN))
+        .arg(js("livelock.js"))
+        .arg(go.join("cshared.node"))
+        .arg("node");
+    check_livelock_fixed(&run(
+        format!("arm64 package: cgofix run -- bun{AFFECTED_BUN} livelock.js (qemu)"),
+        c,
+        FINISH_WITHIN,
+    ));
 }
 
 // ---------------------------------------------------------------------------
@@ -715,10 +826,17 @@ fn unsupported_platforms_say_so_and_exit_3() {
         for pl in ["darwin-arm64", "darwin-x64", "win32-x64", "freebsd-x64"] {
             expect_unsupported(&p, &runtime, Some(pl), &[pl, "not supported", "Linux"]);
         }
-        // Another CPU (the aarch64 package is not there yet).
-        for pl in ["linux-arm64-gnu", "linux-ia32-gnu"] {
+        // Another CPU without a package.
+        for pl in ["linux-ia32-gnu", "linux-riscv64-gnu"] {
             expect_unsupported(&p, &runtime, Some(pl), &[pl, "not supported", PLATFORM]);
         }
+        // arm64 has one, but npm installs it only on arm64 machines.
+        expect_unsupported(
+            &p,
+            &runtime,
+            Some(ARM64_PLATFORM),
+            &[ARM64_PLATFORM, ARM64_PACKAGE, "not installed"],
+        );
     }
     // The override is what made those fail: without it, it works here.
     let o = run("supported (node)", p.cmd(p.bin()).arg("--help"), QUICK);

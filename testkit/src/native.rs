@@ -28,26 +28,69 @@ pub fn shim() -> PathBuf {
     p
 }
 
+/// The architecture a fixture is built for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Arch {
+    /// The host's (the tests run on x86_64 machines).
+    X86_64,
+    /// Cross-built with Debian's aarch64-linux-gnu-gcc, run under qemu-user
+    /// (docs/background.md §8; [`crate::aarch64`]).
+    Aarch64,
+}
+
+impl Arch {
+    /// Go's name for it (`GOARCH`), as tests/fixtures/build.sh takes it.
+    pub fn goarch(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "amd64",
+            Arch::Aarch64 => "arm64",
+        }
+    }
+    /// ELF `e_machine`: EM_X86_64 (62), EM_AARCH64 (183).
+    pub fn elf_machine(self) -> u16 {
+        match self {
+            Arch::X86_64 => 62,
+            Arch::Aarch64 => 183,
+        }
+    }
+}
+
 /// Builds tests/fixtures for `go` once per test process; returns the dir.
 pub fn fixtures(go: Go) -> PathBuf {
-    static BUILT: Mutex<Vec<(Go, PathBuf)>> = Mutex::new(Vec::new());
+    fixtures_for(go, Arch::X86_64)
+}
+
+/// tests/fixtures built for `arch` with `go` (cshared.node, carchive.node,
+/// ffi.so, plain.node), once per test process, under
+/// target/fixtures/LABEL (x86_64) or target/fixtures-arm64/LABEL.
+pub fn fixtures_for(go: Go, arch: Arch) -> PathBuf {
+    static BUILT: Mutex<Vec<(Go, Arch, PathBuf)>> = Mutex::new(Vec::new());
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, p)) = built.iter().find(|(g, _)| *g == go) {
+    if let Some((_, _, p)) = built.iter().find(|(g, a, _)| *g == go && *a == arch) {
         return p.clone();
     }
-    let out = root().join("target/fixtures").join(go.label());
+    let dir = match arch {
+        Arch::X86_64 => "target/fixtures",
+        Arch::Aarch64 => "target/fixtures-arm64",
+    };
+    let out = root().join(dir).join(go.label());
     let mut c = Command::new("bash");
     c.arg(root().join("tests/fixtures/build.sh"))
         .arg(&out)
         .arg(go.binary())
+        .arg(arch.goarch())
         .env("CGOFIXTEST_NAPI_INCLUDE", &deps().napi_include);
     run(
-        format!("tests/fixtures/build.sh with {}", go.label()),
+        format!(
+            "tests/fixtures/build.sh with {} for {}",
+            go.label(),
+            arch.goarch()
+        ),
         c,
         FIXTURE_TIMEOUT,
     )
     .expect_success();
-    built.push((go, out.clone()));
+    built.push((go, arch, out.clone()));
     out
 }
 

@@ -136,16 +136,41 @@ impl Outcome {
 /// group; at `timeout` the whole group is killed and the outcome is `Hung`.
 /// `case` names the run in every failure message.
 pub fn run(case: impl Into<String>, cmd: impl BorrowMut<Command>, timeout: Duration) -> Outcome {
-    run_with(case.into(), cmd, timeout, |_, _| false)
+    run_with(case.into(), cmd, timeout, None, |_, _| false)
+}
+
+/// Like [`run`], but once a line of the process's stderr contains `marker`
+/// it has only `stall` more to finish before it is killed as `Hung`
+/// (`timeout` still bounds the whole run). For a hang that must be told
+/// from a slow start: under qemu, on a loaded machine, start-up alone can
+/// take longer than the step that hangs takes on a fixed build, so the
+/// clock that decides "hung" starts at the step (`marker`), not at spawn.
+/// Whether the marker came is in the outcome's stderr.
+pub fn run_past_marker(
+    case: impl Into<String>,
+    cmd: impl BorrowMut<Command>,
+    marker: &str,
+    stall: Duration,
+    timeout: Duration,
+) -> Outcome {
+    run_with(
+        case.into(),
+        cmd,
+        timeout,
+        Some((marker.to_string(), stall)),
+        |_, _| false,
+    )
 }
 
 /// The runner's loop. `tick(pid, first_stdout_line)` is called on every
 /// poll while the process runs; it returns whether it did work (then the
-/// loop polls again at once instead of sleeping).
+/// loop polls again at once instead of sleeping). `stall`: see
+/// [`run_past_marker`].
 fn run_with(
     case: String,
     mut cmd: impl BorrowMut<Command>,
     timeout: Duration,
+    stall: Option<(String, Duration)>,
     mut tick: impl FnMut(u32, Option<&str>) -> bool,
 ) -> Outcome {
     let cmd = cmd.borrow_mut();
@@ -168,10 +193,28 @@ fn run_with(
         let _ = out.read_to_end(&mut buf);
         let _ = out_tx.send(String::from_utf8_lossy(&buf).into_owned());
     });
-    let mut err = child.stderr.take().unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
     let (err_tx, err_rx) = mpsc::channel();
+    let marker_seen: Arc<OnceLock<Instant>> = Arc::default();
+    let seen = Arc::clone(&marker_seen);
+    let marker = stall.as_ref().map(|(m, _)| m.clone());
     std::thread::spawn(move || {
         let mut buf = Vec::new();
+        if let Some(m) = marker {
+            // Line by line until the marker, to time it; then the rest.
+            loop {
+                let from = buf.len();
+                match err.read_until(b'\n', &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if String::from_utf8_lossy(&buf[from..]).contains(&m) {
+                            let _ = seen.set(Instant::now());
+                            break;
+                        }
+                    }
+                }
+            }
+        }
         let _ = err.read_to_end(&mut buf);
         let _ = err_tx.send(String::from_utf8_lossy(&buf).into_owned());
     });
@@ -194,7 +237,11 @@ fn run_with(
                 elapsed,
             });
         }
-        if start.elapsed() > timeout {
+        let stalled = stall
+            .as_ref()
+            .is_some_and(|(_, d)| marker_seen.get().is_some_and(|t| t.elapsed() > *d));
+        if stalled || start.elapsed() > timeout {
+            let after = start.elapsed();
             // SAFETY: kill(2) on our own child's process group.
             unsafe { libc::kill(-pgid, libc::SIGKILL) };
             let _ = child.wait();
@@ -202,7 +249,7 @@ fn run_with(
                 case,
                 stdout: collect(out_rx),
                 stderr: collect(err_rx),
-                after: timeout,
+                after,
             };
         }
         if !tick(child.id(), first_line.get().map(String::as_str)) {
@@ -239,7 +286,7 @@ pub fn storm(
 ) -> Storm {
     let mut sent = 0u64;
     let mut k = 0usize;
-    let outcome = run_with(case.into(), cmd, timeout, |pid, first| {
+    let outcome = run_with(case.into(), cmd, timeout, None, |pid, first| {
         if !first.is_some_and(|l| l.starts_with("READY")) {
             return false;
         }
@@ -309,6 +356,44 @@ mod tests {
             .expect_err("a hung run must not pass as success");
         let msg = msg.downcast_ref::<String>().unwrap();
         assert!(msg.starts_with("HANG: the sleeper"), "{msg}");
+    }
+
+    #[test]
+    fn a_stall_after_the_marker_is_a_hang() {
+        // Slow before the marker (1 s, longer than the stall), then stuck.
+        let o = run_past_marker(
+            "stuck after the marker",
+            sh("sleep 1; echo STEP >&2; sleep 30"),
+            "STEP",
+            Duration::from_millis(300),
+            Duration::from_secs(20),
+        );
+        assert!(o.hung(), "{o:?}");
+        assert_eq!(o.stderr(), "STEP\n");
+        let Outcome::Hung { after, .. } = &o else {
+            unreachable!()
+        };
+        assert!(*after >= Duration::from_millis(1300), "{o:?}");
+        assert!(*after < Duration::from_secs(15), "{o:?}");
+        // Quick after the marker: finished, with the whole stderr.
+        let o = run_past_marker(
+            "quick after the marker",
+            sh("sleep 1; echo STEP >&2; echo done >&2"),
+            "STEP",
+            Duration::from_millis(500),
+            Duration::from_secs(20),
+        );
+        assert_eq!(o.exit(), (Some(0), None));
+        assert_eq!(o.stderr(), "STEP\ndone\n");
+        // No marker: only the overall timeout applies.
+        let o = run_past_marker(
+            "never gets there",
+            sh("sleep 30"),
+            "STEP",
+            Duration::from_millis(10),
+            Duration::from_millis(500),
+        );
+        assert!(o.hung(), "{o:?}");
     }
 
     #[test]
