@@ -36,6 +36,8 @@ pub mod stats;
 pub mod suspend;
 pub mod threads;
 pub mod trampoline;
+#[cfg(cgofix_llvm_libunwind)]
+mod unwind_locks;
 
 fn init() {
     let vars = env::cgofix_vars();

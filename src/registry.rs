@@ -259,6 +259,21 @@ extern "C" fn reset_after_fork() {
     LOCK.store(false, Ordering::Release);
 }
 
+unsafe extern "C" {
+    /// What `pthread_atfork` is (glibc's libc_nonshared.a wrapper passes
+    /// its caller's `__dso_handle`), in libc.so.6 since glibc 2.3.2. Called
+    /// directly because the zig build targeting glibc 2.17 finds
+    /// `pthread_atfork` in libpthread.so.0, and that dependency alone made
+    /// every process load libpthread (README "Performance", third round).
+    fn __register_atfork(
+        prepare: Option<unsafe extern "C" fn()>,
+        parent: Option<unsafe extern "C" fn()>,
+        child: Option<unsafe extern "C" fn()>,
+        dso_handle: *const u8,
+    ) -> libc::c_int;
+    static __dso_handle: u8;
+}
+
 /// 0: not registered, 1: being registered, 2: registered.
 static ATFORK: AtomicU8 = AtomicU8::new(0);
 
@@ -276,8 +291,9 @@ fn reset_in_forked_children() {
         .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
         .is_ok()
     {
-        // SAFETY: registering a plain function; pthread_atfork does not call it now.
-        unsafe { libc::pthread_atfork(None, None, Some(reset_after_fork)) };
+        // SAFETY: registering a plain function; __register_atfork does not
+        // call it now, and `__dso_handle` is this library's (lld defines it).
+        unsafe { __register_atfork(None, None, Some(reset_after_fork), &raw const __dso_handle) };
         ATFORK.store(2, Ordering::Release);
         return;
     }
