@@ -37,7 +37,7 @@ pub mod suspend;
 pub mod threads;
 pub mod trampoline;
 #[cfg(cgofix_llvm_libunwind)]
-mod unwind_locks;
+mod zig_imports;
 
 fn init() {
     let vars = env::cgofix_vars();

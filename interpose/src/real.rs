@@ -145,9 +145,15 @@ impl<F: Copy> RealFn<F> {
         if self.addr.load(Ordering::Acquire) != 0 {
             return true;
         }
-        let found = std::iter::once(self.name)
-            .chain(aliases.iter().copied())
-            .find_map(|n| next_symbol(n, own));
+        let names = || std::iter::once(self.name).chain(aliases.iter().copied());
+        // Not found next in our scope: an object loaded since without
+        // RTLD_GLOBAL may define it, e.g. libpthread.so.0 on a glibc < 2.34
+        // pulled in by a plugin a non-threaded program `dlopen`ed, whose
+        // `pthread_create` calls reach our export (the zig build no longer
+        // depends on libpthread, which put it in the global scope).
+        let found = names().find_map(|n| next_symbol(n, own)).or_else(|| {
+            names().find_map(|n| elf::first_definition(n.to_bytes(), None).filter(|&a| a != own))
+        });
         if let Some(p) = found {
             self.addr.store(p, Ordering::Release);
         }
