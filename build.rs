@@ -30,6 +30,17 @@
 //! 3. The unwinder is linked in privately instead of depending on
 //!    libgcc_s.so.1.
 //!
+//! 4. (In the source, not here.) The code every process start runs, the
+//!    constructor and what it calls, and the `sigaction` hook every forked
+//!    child of a shell calls, is placed in one section,
+//!    `.text.cgofix_startup` (`#[link_section]`), so that it lies in one or
+//!    two of the kernel's 64 KiB fault-around windows instead of being
+//!    spread over 100 KiB of `.text`: every window touched is a page fault
+//!    in every process (a `/bin/true` start: -1.2 faults on average;
+//!    README "Performance", third round). The `ctor` crate's wrapper
+//!    function could not be placed, hence the hand-written `.init_array`
+//!    entry in src/lib.rs.
+//!
 //! Why: Bun does not otherwise load libgcc_s, and loading it was most of the
 //! shim's start-up cost (measured: `/bin/true` +0.24 ms per process with
 //! the dependency, +0.11 ms without; `bun -e 0` ratio 1.051 -> 1.024). The

@@ -71,11 +71,15 @@ impl LoadedObject {
 /// call `dlopen`/`dlclose` from `f`. The first object is the main program. A
 /// panic in `f` stops the walk and is resumed after the lock is released.
 /// No allocation by this crate.
+// Start-up code kept together (build.rs, 4).
+#[unsafe(link_section = ".text.cgofix_startup")]
 pub fn for_each_object<F: FnMut(&LoadedObject) -> bool>(f: F) {
     struct Ctx<F> {
         f: F,
         panic: Option<Box<dyn core::any::Any + Send>>,
     }
+    // Start-up code kept together (build.rs, 4).
+    #[unsafe(link_section = ".text.cgofix_startup")]
     unsafe extern "C" fn cb<G: FnMut(&LoadedObject) -> bool>(
         info: *mut libc::dl_phdr_info,
         _size: usize,
@@ -180,6 +184,8 @@ impl DynInfo {
 
 /// Decodes the object's PT_DYNAMIC. `None` when there is none (e.g. static programs).
 /// No allocation, no locking.
+// Start-up code kept together (build.rs, 4).
+#[unsafe(link_section = ".text.cgofix_startup")]
 pub fn dynamic_info(obj: &LoadedObject) -> Option<DynInfo> {
     let mut info = DynInfo::default();
     let dynamic = obj.phdrs().iter().find(|p| p.p_type == PT_DYNAMIC)?;
@@ -280,6 +286,8 @@ pub fn lookup_dynsym_default(obj: &LoadedObject, info: &DynInfo, name: &[u8]) ->
     lookup_in(obj, info, name, false)
 }
 
+// Start-up code kept together (build.rs, 4).
+#[unsafe(link_section = ".text.cgofix_startup")]
 fn lookup_in(obj: &LoadedObject, info: &DynInfo, name: &[u8], hidden_ok: bool) -> Option<SymInfo> {
     let mut hidden_match = None;
     let mut consider = |idx: u32| -> Option<SymInfo> {

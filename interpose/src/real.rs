@@ -141,6 +141,8 @@ impl<F: Copy> RealFn<F> {
     /// Resolves the slot: `name` first, then each alias, through
     /// [`next_symbol`], rejecting `own`. Returns whether a target was found.
     /// Idempotent; not async-signal-safe.
+    // Start-up code kept together (build.rs, 4).
+    #[unsafe(link_section = ".text.cgofix_startup")]
     pub fn resolve(&self, own: usize, aliases: &[&CStr]) -> bool {
         if self.addr.load(Ordering::Acquire) != 0 {
             return true;
@@ -170,6 +172,8 @@ impl<F: Copy> RealFn<F> {
     /// which is `from`'s only when no object between the caller and `from`
     /// defines the name. The caller decides that the difference does not
     /// matter for this family. Idempotent; not async-signal-safe.
+    // Start-up code kept together (build.rs, 4).
+    #[unsafe(link_section = ".text.cgofix_startup")]
     pub fn resolve_from(&self, from: Option<&Provider>, own: usize, aliases: &[&CStr]) -> bool {
         if self.addr.load(Ordering::Acquire) != 0 {
             return true;
