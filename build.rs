@@ -81,8 +81,9 @@ fn main() {
     // other configured linker (the aarch64 cross gcc in .cargo/config.toml)
     // is an ordinary GNU toolchain and gets the same treatment as `cc`.
     let zig = var("RUSTC_LINKER").contains("zigcc");
-    // zig links LLVM's libunwind, whose rwlock calls src/zig_imports.rs
-    // defines (hidden) so that a glibc-2.17 build needs no libpthread.so.0.
+    // zig links LLVM's libunwind; src/zig_imports.rs defines (hidden) its
+    // rwlock calls and `dlsym`/`dladdr`, so that a glibc-2.17 build needs
+    // neither libpthread.so.0 nor libdl.so.2.
     println!("cargo::rustc-check-cfg=cfg(cgofix_llvm_libunwind)");
     if zig && var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu" {
         println!("cargo:rustc-cfg=cgofix_llvm_libunwind");

@@ -6,7 +6,7 @@
 //! libpthread.so.0, and `dlsym` and `dladdr` in libdl.so.2. Importing them
 //! made both libraries dependencies of the shim, so every process of a
 //! container loaded them, even on a glibc >= 2.34 where they are empty stubs
-//! (+17k instructions and +5 page faults for libpthread, +8k and +3 for
+//! (+17k instructions and +5 page faults for libpthread, +10k and +4 for
 //! libdl, a `/bin/true` start: README "Performance", third round). Hidden
 //! definitions bind the library's calls at link time: no import, no
 //! `DT_NEEDED`, nothing exported (an exported `pthread_rwlock_*` or `dlsym`

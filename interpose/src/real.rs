@@ -66,9 +66,8 @@ const STT_GNU_IFUNC: u8 = 10;
 /// The definition a load-time import of `name` would bind to:
 /// `dlsym(RTLD_DEFAULT)` (the global lookup order, from the program on),
 /// else `dlsym(RTLD_NEXT)`, which also searches the library's own
-/// dependencies when it was `dlopen`ed without `RTLD_GLOBAL` (e.g.
-/// `libpthread.so.0`, a dependency of the glibc-2.17 build, which the
-/// program itself may not load).
+/// dependencies when it was `dlopen`ed without `RTLD_GLOBAL`, else the
+/// first definition in any loaded object (see [`RealFn::resolve`]).
 /// Not async-signal-safe (`dlsym` takes the loader lock).
 pub fn global_symbol(name: &CStr) -> Option<usize> {
     // SAFETY: `name` is a valid NUL-terminated string; RTLD_DEFAULT is a
@@ -77,7 +76,7 @@ pub fn global_symbol(name: &CStr) -> Option<usize> {
     if p != 0 {
         return Some(p);
     }
-    next_symbol(name, 0)
+    next_symbol(name, 0).or_else(|| elf::first_definition(name.to_bytes(), None))
 }
 
 /// The page size, `sysconf(_SC_PAGESIZE)`; 4096 if that fails. `sysconf`
