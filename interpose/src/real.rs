@@ -153,7 +153,9 @@ impl<F: Copy> RealFn<F> {
         // `pthread_create` calls reach our export (the zig build no longer
         // depends on libpthread, which put it in the global scope).
         let found = names().find_map(|n| next_symbol(n, own)).or_else(|| {
-            names().find_map(|n| elf::first_definition(n.to_bytes(), None).filter(|&a| a != own))
+            // After our object (a hook's `own` is in it), as RTLD_NEXT.
+            let after = (own != 0).then_some(own);
+            names().find_map(|n| elf::first_definition(n.to_bytes(), after).filter(|&a| a != own))
         });
         if let Some(p) = found {
             self.addr.store(p, Ordering::Release);
@@ -258,6 +260,30 @@ mod tests {
         // SAFETY: the slot holds libc's getpid.
         let pid = unsafe { REAL.get().unwrap()() };
         assert_eq!(pid as u32, std::process::id());
+    }
+
+    #[test]
+    fn resolves_from_an_object_loaded_without_rtld_global() {
+        // libz: on every system this runs on (Debian's dpkg needs it), and
+        // not a dependency of this test program.
+        type Version = unsafe extern "C" fn() -> *const libc::c_char;
+        // SAFETY: a valid NUL-terminated name; RTLD_NEXT from the program.
+        let before = unsafe { libc::dlsym(libc::RTLD_NEXT, c"zlibVersion".as_ptr()) };
+        assert!(before.is_null(), "precondition: libz not loaded globally");
+        // SAFETY: loading a system library; it stays loaded (never closed).
+        let h = unsafe { libc::dlopen(c"libz.so.1".as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+        assert!(!h.is_null(), "libz.so.1 not found");
+        // SAFETY: as above; RTLD_NEXT still cannot see a local object.
+        let next = unsafe { libc::dlsym(libc::RTLD_NEXT, c"zlibVersion".as_ptr()) };
+        assert!(next.is_null(), "RTLD_NEXT sees an RTLD_LOCAL object");
+        static REAL: RealFn<Version> = RealFn::new(c"zlibVersion");
+        // As a hook's slot (own: an address in this program) and as a plain one.
+        let own = resolves_next_libc_symbol as fn() as usize;
+        assert!(REAL.resolve(own, &[]));
+        // SAFETY: `h` is the handle dlopen returned.
+        let want = unsafe { libc::dlsym(h, c"zlibVersion".as_ptr()) } as usize;
+        assert_eq!(REAL.addr(), want);
+        assert_eq!(global_symbol(c"zlibVersion"), Some(want));
     }
 
     #[test]
