@@ -30,6 +30,26 @@
 //! 3. The unwinder is linked in privately instead of depending on
 //!    libgcc_s.so.1.
 //!
+//! 4. (In the source, not here.) The code every process start runs, the
+//!    constructor and what it calls, and the `sigaction` hook every forked
+//!    child of a shell calls, is placed in one section,
+//!    `.text.cgofix_startup` (`#[link_section]`), so that it lies in one or
+//!    two of the kernel's 64 KiB fault-around windows instead of being
+//!    spread over 100 KiB of `.text`: every window touched is a page fault
+//!    in every process (a `/bin/true` start: -1.2 faults on average;
+//!    README "Performance", third round). The `ctor` crate's wrapper
+//!    function could not be placed, hence the hand-written `.init_array`
+//!    entry in src/lib.rs.
+//!
+//! 5. std's own `.init_array` function (`ARGV_INIT_ARRAY::init_wrapper`,
+//!    which saves argc/argv) runs in every process start too, and LTO put
+//!    it near the end of `.text`, one more window: a symbol ordering file
+//!    moves it to the start of `.text`, next to the start-up section
+//!    (`/bin/true`: -1.0 fault on average). Its mangled name carries std's
+//!    crate hash, so it is read from the toolchain's `libstd-*.so`; when it
+//!    is not found nothing is ordered, and lld is told not to warn about a
+//!    name it does not know. x86_64 with rust-lld only, as 2.
+//!
 //! Why: Bun does not otherwise load libgcc_s, and loading it was most of the
 //! shim's start-up cost (measured: `/bin/true` +0.24 ms per process with
 //! the dependency, +0.11 ms without; `bun -e 0` ratio 1.051 -> 1.024). The
@@ -61,9 +81,17 @@ fn main() {
     // other configured linker (the aarch64 cross gcc in .cargo/config.toml)
     // is an ordinary GNU toolchain and gets the same treatment as `cc`.
     let zig = var("RUSTC_LINKER").contains("zigcc");
+    // zig links LLVM's libunwind; src/zig_imports.rs defines (hidden) its
+    // rwlock calls and `dlsym`/`dladdr`, so that a glibc-2.17 build needs
+    // neither libpthread.so.0 nor libdl.so.2.
+    println!("cargo::rustc-check-cfg=cfg(cgofix_llvm_libunwind)");
+    if zig && var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu" {
+        println!("cargo:rustc-cfg=cgofix_llvm_libunwind");
+    }
     // Verified with rust-lld, rustc's default linker there.
     if var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ARCH") == "x86_64" && !zig {
         println!("cargo:rustc-cdylib-link-arg=-nostartfiles");
+        order_std_argv_init(&var("TARGET"));
     }
     if var("CARGO_CFG_TARGET_OS") != "linux" || var("CARGO_CFG_TARGET_ENV") != "gnu" || zig {
         return;
@@ -102,4 +130,57 @@ fn main() {
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(&eh, &link).expect("link libgcc_s.a -> libgcc_eh.a");
     println!("cargo:rustc-link-search=native={}", dir.display());
+}
+
+/// Item 5 of the module comment: `--symbol-ordering-file` naming std's
+/// argv `.init_array` function, found in the toolchain's std dylib (the
+/// same build of std as the rlib that is linked, so the same mangled name).
+fn order_std_argv_init(target: &str) {
+    const NEEDLE: &[u8] = b"ARGV_INIT_ARRAY12init_wrapper";
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let Some(sysroot) = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+    else {
+        return;
+    };
+    let libdir = sysroot.join("lib/rustlib").join(target).join("lib");
+    let Some(dylib) = std::fs::read_dir(&libdir).ok().and_then(|d| {
+        d.flatten().map(|e| e.path()).find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libstd-") && n.ends_with(".so"))
+        })
+    }) else {
+        return;
+    };
+    let Ok(bytes) = std::fs::read(&dylib) else {
+        return;
+    };
+    // The whole NUL-terminated symbol name around the needle (.strtab).
+    let Some(at) = bytes.windows(NEEDLE.len()).position(|w| w == NEEDLE) else {
+        return;
+    };
+    let start = bytes[..at]
+        .iter()
+        .rposition(|&b| b == 0)
+        .map_or(0, |i| i + 1);
+    let end = at + NEEDLE.len();
+    // std's v0-mangled name ends with the needle; anything else (another
+    // mangling, a string that merely contains it) orders nothing.
+    if !bytes[start..].starts_with(b"_R") || bytes.get(end) != Some(&0) {
+        return;
+    }
+    let name = String::from_utf8_lossy(&bytes[start..end]).into_owned();
+    let file = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("symbol-order.txt");
+    std::fs::write(&file, format!("{name}\n")).expect("write OUT_DIR/symbol-order.txt");
+    println!("cargo:rerun-if-changed={}", dylib.display());
+    println!(
+        "cargo:rustc-cdylib-link-arg=-Wl,--symbol-ordering-file={}",
+        file.display()
+    );
+    println!("cargo:rustc-cdylib-link-arg=-Wl,--no-warn-symbol-ordering");
 }

@@ -36,7 +36,11 @@ pub mod stats;
 pub mod suspend;
 pub mod threads;
 pub mod trampoline;
+#[cfg(cgofix_llvm_libunwind)]
+mod zig_imports;
 
+// Start-up code kept together (build.rs, 4).
+#[unsafe(link_section = ".text.cgofix_startup")]
 fn init() {
     let vars = env::cgofix_vars();
     let (cfg, warnings) = config::parse(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -86,8 +90,15 @@ fn init() {
     }
 }
 
-#[ctor::ctor]
-fn cgofix_constructor() {
+/// The constructor's `.init_array` entry: what the `ctor` crate generated
+/// on Linux, without its wrapper function, which the start-up section
+/// could not hold (build.rs, 4).
+#[used]
+#[unsafe(link_section = ".init_array")]
+static CONSTRUCTOR: extern "C" fn() = cgofix_constructor;
+
+#[unsafe(link_section = ".text.cgofix_startup")]
+extern "C" fn cgofix_constructor() {
     // A constructor must never unwind into the loader.
     let _ = std::panic::catch_unwind(init);
 }

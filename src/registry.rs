@@ -33,11 +33,15 @@ pub const CAPACITY: usize = 256;
 pub const MAX_TRACKED: usize = 64;
 
 /// An entry no longer in use (its object was unloaded); reusable.
-const FREE: usize = usize::MAX;
+/// Zero, so that the table is zero-initialised: it lives in `.bss` rather
+/// than taking 8 KiB of `.data`, which spread the data the loader writes at
+/// start-up (relocated pointers) over one more page, faulted in by every
+/// process (README "Performance", third round).
+const FREE: usize = 0;
 
 struct Entry {
-    /// Load address; `FREE` when unused. 0 is never stored (the non-PIE
-    /// executable is never a Go library and is not classified).
+    /// Load address; `FREE` (0) when unused. Only the non-PIE executable
+    /// has base 0, and it is never a Go library nor classified.
     base: AtomicUsize,
     /// Go code range, `[start, end)`; start 0 when not Go. Published end
     /// first, then start, so a reader that sees a start sees its end.
@@ -259,6 +263,21 @@ extern "C" fn reset_after_fork() {
     LOCK.store(false, Ordering::Release);
 }
 
+unsafe extern "C" {
+    /// What `pthread_atfork` is (glibc's libc_nonshared.a wrapper passes
+    /// its caller's `__dso_handle`), in libc.so.6 since glibc 2.3.2. Called
+    /// directly because the zig build targeting glibc 2.17 finds
+    /// `pthread_atfork` in libpthread.so.0, and that dependency alone made
+    /// every process load libpthread (README "Performance", third round).
+    fn __register_atfork(
+        prepare: Option<unsafe extern "C" fn()>,
+        parent: Option<unsafe extern "C" fn()>,
+        child: Option<unsafe extern "C" fn()>,
+        dso_handle: *const u8,
+    ) -> libc::c_int;
+    static __dso_handle: u8;
+}
+
 /// 0: not registered, 1: being registered, 2: registered.
 static ATFORK: AtomicU8 = AtomicU8::new(0);
 
@@ -276,8 +295,9 @@ fn reset_in_forked_children() {
         .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
         .is_ok()
     {
-        // SAFETY: registering a plain function; pthread_atfork does not call it now.
-        unsafe { libc::pthread_atfork(None, None, Some(reset_after_fork)) };
+        // SAFETY: registering a plain function; __register_atfork does not
+        // call it now, and `__dso_handle` is this library's (lld defines it).
+        unsafe { __register_atfork(None, None, Some(reset_after_fork), &raw const __dso_handle) };
         ATFORK.store(2, Ordering::Release);
         return;
     }
@@ -290,6 +310,9 @@ fn reset_in_forked_children() {
 
 /// The entry for `base`, if classified. Lock-free.
 fn find(base: usize) -> Option<&'static Entry> {
+    if base == FREE {
+        return None;
+    }
     let n = HIGH.load(Ordering::Acquire).min(CAPACITY);
     ENTRIES[..n]
         .iter()
@@ -300,6 +323,9 @@ fn find(base: usize) -> Option<&'static Entry> {
 /// once. Returns its entry, or `None` when the table is full.
 /// Caller holds `LOCK`.
 fn insert(base: usize, go: Option<(usize, usize)>) -> Option<&'static Entry> {
+    if base == FREE {
+        return None;
+    }
     if let Some(e) = find(base) {
         return Some(e);
     }

@@ -262,6 +262,8 @@ fn adjusted(sig: c_int, act: &SigAction, cfg: &Config) -> Plan {
 ///
 /// # Safety
 /// As sigaction(2).
+// Start-up code kept together (build.rs, 4).
+#[unsafe(link_section = ".text.cgofix_startup")]
 unsafe fn policy_sigaction(sig: c_int, act: *const SigAction, old: *mut SigAction) -> c_int {
     let Some(cfg) = config() else {
         // SAFETY: pass-through.
@@ -423,6 +425,8 @@ fn mask_add(set: &mut libc::sigset_t, sig: c_int) {
 
 hook! {
     /// sigaction(2) with the signal policy applied to the flags.
+    // The hook too: every shell's forked child calls it (build.rs, 4).
+    #[unsafe(link_section = ".text.cgofix_startup")]
     fn sigaction(sig: c_int, act: *const SigAction, old: *mut SigAction) -> c_int {
         // SAFETY: caller's contract is sigaction's.
         body => { unsafe { policy_sigaction(sig, act, old) } },

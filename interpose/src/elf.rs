@@ -71,11 +71,15 @@ impl LoadedObject {
 /// call `dlopen`/`dlclose` from `f`. The first object is the main program. A
 /// panic in `f` stops the walk and is resumed after the lock is released.
 /// No allocation by this crate.
+// Start-up code kept together (build.rs, 4).
+#[unsafe(link_section = ".text.cgofix_startup")]
 pub fn for_each_object<F: FnMut(&LoadedObject) -> bool>(f: F) {
     struct Ctx<F> {
         f: F,
         panic: Option<Box<dyn core::any::Any + Send>>,
     }
+    // Start-up code kept together (build.rs, 4).
+    #[unsafe(link_section = ".text.cgofix_startup")]
     unsafe extern "C" fn cb<G: FnMut(&LoadedObject) -> bool>(
         info: *mut libc::dl_phdr_info,
         _size: usize,
@@ -180,6 +184,8 @@ impl DynInfo {
 
 /// Decodes the object's PT_DYNAMIC. `None` when there is none (e.g. static programs).
 /// No allocation, no locking.
+// Start-up code kept together (build.rs, 4).
+#[unsafe(link_section = ".text.cgofix_startup")]
 pub fn dynamic_info(obj: &LoadedObject) -> Option<DynInfo> {
     let mut info = DynInfo::default();
     let dynamic = obj.phdrs().iter().find(|p| p.p_type == PT_DYNAMIC)?;
@@ -280,6 +286,8 @@ pub fn lookup_dynsym_default(obj: &LoadedObject, info: &DynInfo, name: &[u8]) ->
     lookup_in(obj, info, name, false)
 }
 
+// Start-up code kept together (build.rs, 4).
+#[unsafe(link_section = ".text.cgofix_startup")]
 fn lookup_in(obj: &LoadedObject, info: &DynInfo, name: &[u8], hidden_ok: bool) -> Option<SymInfo> {
     let mut hidden_match = None;
     let mut consider = |idx: u32| -> Option<SymInfo> {
@@ -532,8 +540,72 @@ pub fn go_modinfo_from_memory(obj: &LoadedObject, version: &'static [u8]) -> Opt
     })
 }
 
+/// The first definition of `name` (default version, not an IFUNC) in the
+/// loaded objects, in load order: from the program on (`after` = `None`),
+/// or after the object that contains the address `after`. For the objects
+/// loaded at start-up, which are all in the global scope, in that order,
+/// this is what `dlsym(RTLD_DEFAULT)` and `dlsym(RTLD_NEXT)` called from
+/// that object return; objects `dlopen`ed since are searched too, with or
+/// without `RTLD_GLOBAL`. For where no `dlsym` exists (the zig build on a
+/// glibc < 2.34 without libdl.so.2) and where `dlsym` finds nothing.
+/// Not async-signal-safe (`dl_iterate_phdr` takes the loader lock).
+pub fn first_definition(name: &[u8], after: Option<usize>) -> Option<usize> {
+    const STT_GNU_IFUNC: u8 = 10;
+    let (mut searching, mut found) = (after.is_none(), None);
+    for_each_object(|o| {
+        if searching {
+            found = dynamic_info(o)
+                .and_then(|info| lookup_dynsym_default(o, &info, name))
+                .filter(|s| s.st_type != STT_GNU_IFUNC)
+                .map(|s| s.addr);
+        }
+        searching |= after.is_some_and(|a| o.contains(a, 1));
+        found.is_none()
+    });
+    found
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn first_definition_is_what_dlsym_returns() {
+        // From this test program: RTLD_DEFAULT and RTLD_NEXT (the caller
+        // being the program, first in load order) both find libc's.
+        let here = first_definition_is_what_dlsym_returns as fn() as usize;
+        for name in [c"sigaction", c"write", c"dl_iterate_phdr"] {
+            // SAFETY: valid NUL-terminated names; pseudo-handles.
+            let (default, next) = unsafe {
+                (
+                    libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) as usize,
+                    libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) as usize,
+                )
+            };
+            assert_ne!(default, 0, "{name:?}");
+            assert_eq!(
+                first_definition(name.to_bytes(), None),
+                Some(default),
+                "{name:?}"
+            );
+            assert_eq!(
+                first_definition(name.to_bytes(), Some(here)),
+                Some(next),
+                "{name:?}"
+            );
+        }
+        assert_eq!(first_definition(b"cgofix_no_such_symbol", None), None);
+        // Nothing after the last object.
+        let mut last = 0;
+        for_each_object(|o| {
+            last = o
+                .phdrs()
+                .iter()
+                .find(|p| p.p_type == 1)
+                .map_or(0, |p| o.base + p.p_vaddr as usize);
+            true
+        });
+        assert_eq!(first_definition(b"write", Some(last)), None);
+    }
     use super::*;
     use std::path::{Path, PathBuf};
     use std::process::Command;

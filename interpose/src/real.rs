@@ -66,9 +66,8 @@ const STT_GNU_IFUNC: u8 = 10;
 /// The definition a load-time import of `name` would bind to:
 /// `dlsym(RTLD_DEFAULT)` (the global lookup order, from the program on),
 /// else `dlsym(RTLD_NEXT)`, which also searches the library's own
-/// dependencies when it was `dlopen`ed without `RTLD_GLOBAL` (e.g.
-/// `libpthread.so.0`, a dependency of the glibc-2.17 build, which the
-/// program itself may not load).
+/// dependencies when it was `dlopen`ed without `RTLD_GLOBAL`, else the
+/// first definition in any loaded object (see [`RealFn::resolve`]).
 /// Not async-signal-safe (`dlsym` takes the loader lock).
 pub fn global_symbol(name: &CStr) -> Option<usize> {
     // SAFETY: `name` is a valid NUL-terminated string; RTLD_DEFAULT is a
@@ -77,7 +76,7 @@ pub fn global_symbol(name: &CStr) -> Option<usize> {
     if p != 0 {
         return Some(p);
     }
-    next_symbol(name, 0)
+    next_symbol(name, 0).or_else(|| elf::first_definition(name.to_bytes(), None))
 }
 
 /// The page size, `sysconf(_SC_PAGESIZE)`; 4096 if that fails. `sysconf`
@@ -141,13 +140,23 @@ impl<F: Copy> RealFn<F> {
     /// Resolves the slot: `name` first, then each alias, through
     /// [`next_symbol`], rejecting `own`. Returns whether a target was found.
     /// Idempotent; not async-signal-safe.
+    // Start-up code kept together (build.rs, 4).
+    #[unsafe(link_section = ".text.cgofix_startup")]
     pub fn resolve(&self, own: usize, aliases: &[&CStr]) -> bool {
         if self.addr.load(Ordering::Acquire) != 0 {
             return true;
         }
-        let found = std::iter::once(self.name)
-            .chain(aliases.iter().copied())
-            .find_map(|n| next_symbol(n, own));
+        let names = || std::iter::once(self.name).chain(aliases.iter().copied());
+        // Not found next in our scope: an object loaded since without
+        // RTLD_GLOBAL may define it, e.g. libpthread.so.0 on a glibc < 2.34
+        // pulled in by a plugin a non-threaded program `dlopen`ed, whose
+        // `pthread_create` calls reach our export (the zig build no longer
+        // depends on libpthread, which put it in the global scope).
+        let found = names().find_map(|n| next_symbol(n, own)).or_else(|| {
+            // After our object (a hook's `own` is in it), as RTLD_NEXT.
+            let after = (own != 0).then_some(own);
+            names().find_map(|n| elf::first_definition(n.to_bytes(), after).filter(|&a| a != own))
+        });
         if let Some(p) = found {
             self.addr.store(p, Ordering::Release);
         }
@@ -164,6 +173,8 @@ impl<F: Copy> RealFn<F> {
     /// which is `from`'s only when no object between the caller and `from`
     /// defines the name. The caller decides that the difference does not
     /// matter for this family. Idempotent; not async-signal-safe.
+    // Start-up code kept together (build.rs, 4).
+    #[unsafe(link_section = ".text.cgofix_startup")]
     pub fn resolve_from(&self, from: Option<&Provider>, own: usize, aliases: &[&CStr]) -> bool {
         if self.addr.load(Ordering::Acquire) != 0 {
             return true;
@@ -249,6 +260,30 @@ mod tests {
         // SAFETY: the slot holds libc's getpid.
         let pid = unsafe { REAL.get().unwrap()() };
         assert_eq!(pid as u32, std::process::id());
+    }
+
+    #[test]
+    fn resolves_from_an_object_loaded_without_rtld_global() {
+        // libz: on every system this runs on (Debian's dpkg needs it), and
+        // not a dependency of this test program.
+        type Version = unsafe extern "C" fn() -> *const libc::c_char;
+        // SAFETY: a valid NUL-terminated name; RTLD_NEXT from the program.
+        let before = unsafe { libc::dlsym(libc::RTLD_NEXT, c"zlibVersion".as_ptr()) };
+        assert!(before.is_null(), "precondition: libz not loaded globally");
+        // SAFETY: loading a system library; it stays loaded (never closed).
+        let h = unsafe { libc::dlopen(c"libz.so.1".as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+        assert!(!h.is_null(), "libz.so.1 not found");
+        // SAFETY: as above; RTLD_NEXT still cannot see a local object.
+        let next = unsafe { libc::dlsym(libc::RTLD_NEXT, c"zlibVersion".as_ptr()) };
+        assert!(next.is_null(), "RTLD_NEXT sees an RTLD_LOCAL object");
+        static REAL: RealFn<Version> = RealFn::new(c"zlibVersion");
+        // As a hook's slot (own: an address in this program) and as a plain one.
+        let own = resolves_next_libc_symbol as fn() as usize;
+        assert!(REAL.resolve(own, &[]));
+        // SAFETY: `h` is the handle dlopen returned.
+        let want = unsafe { libc::dlsym(h, c"zlibVersion".as_ptr()) } as usize;
+        assert_eq!(REAL.addr(), want);
+        assert_eq!(global_symbol(c"zlibVersion"), Some(want));
     }
 
     #[test]
