@@ -264,26 +264,28 @@ mod tests {
 
     #[test]
     fn resolves_from_an_object_loaded_without_rtld_global() {
-        // libz: on every system this runs on (Debian's dpkg needs it), and
-        // not a dependency of this test program.
+        // libitm (GCC's transactional-memory runtime): installed with every
+        // GCC (libgcc-12-dev depends on libitm1, the aarch64 cross compiler
+        // on libitm1-arm64-cross), so present natively and in the qemu
+        // sysroot, and not a dependency of this test program.
         type Version = unsafe extern "C" fn() -> *const libc::c_char;
         // SAFETY: a valid NUL-terminated name; RTLD_NEXT from the program.
-        let before = unsafe { libc::dlsym(libc::RTLD_NEXT, c"zlibVersion".as_ptr()) };
-        assert!(before.is_null(), "precondition: libz not loaded globally");
+        let before = unsafe { libc::dlsym(libc::RTLD_NEXT, c"_ITM_libraryVersion".as_ptr()) };
+        assert!(before.is_null(), "precondition: libitm not loaded globally");
         // SAFETY: loading a system library; it stays loaded (never closed).
-        let h = unsafe { libc::dlopen(c"libz.so.1".as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-        assert!(!h.is_null(), "libz.so.1 not found");
+        let h = unsafe { libc::dlopen(c"libitm.so.1".as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+        assert!(!h.is_null(), "libitm.so.1 not found");
         // SAFETY: as above; RTLD_NEXT still cannot see a local object.
-        let next = unsafe { libc::dlsym(libc::RTLD_NEXT, c"zlibVersion".as_ptr()) };
+        let next = unsafe { libc::dlsym(libc::RTLD_NEXT, c"_ITM_libraryVersion".as_ptr()) };
         assert!(next.is_null(), "RTLD_NEXT sees an RTLD_LOCAL object");
-        static REAL: RealFn<Version> = RealFn::new(c"zlibVersion");
+        static REAL: RealFn<Version> = RealFn::new(c"_ITM_libraryVersion");
         // As a hook's slot (own: an address in this program) and as a plain one.
         let own = resolves_next_libc_symbol as fn() as usize;
         assert!(REAL.resolve(own, &[]));
         // SAFETY: `h` is the handle dlopen returned.
-        let want = unsafe { libc::dlsym(h, c"zlibVersion".as_ptr()) } as usize;
+        let want = unsafe { libc::dlsym(h, c"_ITM_libraryVersion".as_ptr()) } as usize;
         assert_eq!(REAL.addr(), want);
-        assert_eq!(global_symbol(c"zlibVersion"), Some(want));
+        assert_eq!(global_symbol(c"_ITM_libraryVersion"), Some(want));
     }
 
     #[test]
