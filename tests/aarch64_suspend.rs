@@ -1,5 +1,5 @@
 //! The suspend trampoline (src/trampoline.rs) on aarch64, under qemu-user
-//! (docs/background.md §8; helpers in testkit::qemu): what the x86_64 tests
+//! (docs/background.md §8; helpers in testkit::aarch64): what the x86_64 tests
 //! assert about it, asserted on aarch64 builds.
 //!
 //! * tests/dispositions.rs: on Bun 1.3.14 with the shim the kernel runs the
@@ -34,7 +34,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 use testkit::deps::Go;
-use testkit::{js, printed_flags, proc, qemu, report, tempdir};
+use testkit::{aarch64, js, printed_flags, proc, report, tempdir};
 
 /// Bun 1.3.14 takes ~3 s to start under qemu; a good run here takes < 5 s.
 const FINISH_WITHIN: Duration = Duration::from_secs(120);
@@ -78,7 +78,7 @@ fn sigpwr(case: &str, out: &str) -> Views {
 
 /// tests/fixtures/js/dispositions.js on aarch64 Bun `v`: SIGPWR's views.
 fn dispositions(v: &str, shim: bool, env: &[(&str, &str)]) -> Views {
-    let probe = qemu::c_program(
+    let probe = aarch64::c_program(
         "dispositions",
         "dispositions.so",
         &[
@@ -88,9 +88,9 @@ fn dispositions(v: &str, shim: bool, env: &[(&str, &str)]) -> Views {
             testkit::deps().napi_include.to_str().unwrap(),
         ],
     );
-    let lib = qemu::go_fixture(Go::Newest, "ffi.so");
-    let s = qemu::shim();
-    let mut c = qemu::command(&qemu::bun(v), shim.then_some(s.as_path()), env);
+    let lib = aarch64::fixtures(Go::Newest).join("ffi.so");
+    let s = aarch64::shim();
+    let mut c = aarch64::guest(&aarch64::bun(v), shim.then_some(s.as_path()), env);
     c.arg(js("dispositions.js")).arg(&probe).arg(&lib);
     let case = format!("aarch64 bun {v} dispositions shim={shim} {env:?}");
     let o = proc::run(&case, c, FINISH_WITHIN);
@@ -141,11 +141,11 @@ fn trampoline_stands_in_on_aarch64_bun_1_3_14() {
 #[test]
 fn livelock_finishes_with_the_trampoline_on_aarch64_bun_1_3_14() {
     // The control (hangs without the shim) is tests/aarch64.rs's.
-    let lib = qemu::go_fixture(Go::Newest, "ffi.so");
-    let s = qemu::shim();
+    let lib = aarch64::fixtures(Go::Newest).join("ffi.so");
+    let s = aarch64::shim();
     let case = "aarch64 bun 1.3.14 livelock with shim (trampoline)";
-    let mut c = qemu::command(
-        &qemu::bun("1.3.14"),
+    let mut c = aarch64::guest(
+        &aarch64::bun("1.3.14"),
         Some(&s),
         &[("CGOFIX_REPORT", "stderr")],
     );
@@ -175,10 +175,10 @@ fn livelock_finishes_with_the_trampoline_on_aarch64_bun_1_3_14() {
 /// `suspend_handler_runs_on_the_thread_stack`, on aarch64.
 #[test]
 fn suspend_handler_runs_on_the_thread_stack_on_aarch64() {
-    let prog = qemu::c_program("suspendstack", "suspendstack", &[]);
-    let s = qemu::shim();
+    let prog = aarch64::c_program("suspendstack", "suspendstack", &[]);
+    let s = aarch64::shim();
     let probe = |shim: bool, env: &[(&str, &str)]| {
-        let c = qemu::command(&prog, shim.then_some(s.as_path()), env);
+        let c = aarch64::guest(&prog, shim.then_some(s.as_path()), env);
         let o = proc::run(
             format!("aarch64 suspendstack shim={shim} {env:?}"),
             c,
@@ -237,8 +237,8 @@ fn workers(
     timeout: Duration,
 ) -> (proc::Outcome, testkit::TempDir) {
     let dir = tempdir(case);
-    let s = qemu::shim();
-    let mut c = qemu::command(&qemu::bun("1.4.3"), shim.then_some(s.as_path()), env);
+    let s = aarch64::shim();
+    let mut c = aarch64::guest(&aarch64::bun("1.4.3"), shim.then_some(s.as_path()), env);
     c.args(["--cpu-prof", "--cpu-prof-interval=100"])
         .arg(js("workers.js"))
         .arg(module)
@@ -249,7 +249,7 @@ fn workers(
 
 #[test]
 fn cpu_prof_workers_on_aarch64_bun_1_4_3() {
-    let module = qemu::go_fixture(Go::Newest, "cshared.node");
+    let module = aarch64::fixtures(Go::Newest).join("cshared.node");
     // The control: the same driver hangs without the shim.
     let (o, _dir) = workers(
         "aarch64 bun 1.4.3 --cpu-prof workers without shim",
@@ -262,7 +262,7 @@ fn cpu_prof_workers_on_aarch64_bun_1_4_3() {
     assert!(o.hung(), "must hang without the shim: {o:?}");
 
     for go in [Go::Newest, Go::V119] {
-        let module = qemu::go_fixture(go, "cshared.node");
+        let module = aarch64::fixtures(go).join("cshared.node");
         let case = format!(
             "aarch64 bun 1.4.3 --cpu-prof workers {} with shim",
             go.label()
@@ -306,7 +306,7 @@ fn measure_cpu_prof_workers_trampoline_off() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
-    let module = qemu::go_fixture(Go::Newest, "cshared.node");
+    let module = aarch64::fixtures(Go::Newest).join("cshared.node");
     // (crashed, hung) per setting.
     let mut bad: HashMap<&str, (Vec<String>, usize)> = HashMap::new();
     for i in 0..runs {

@@ -1,14 +1,18 @@
 //! aarch64 under qemu-user (docs/background.md §8): aarch64 Bun builds
 //! from npm (`CGOFIXTEST_BUNS_AARCH64`), the fixtures cross-built for arm64
 //! ([`crate::fixtures_for`]), the cross-built shim, and the qemu command
-//! line that runs them (shared by tests/aarch64.rs, tests/packaging.rs and
-//! tests/npm.rs).
+//! line that runs them (shared by tests/aarch64.rs, tests/aarch64_suspend.rs,
+//! tests/packaging.rs and tests/npm.rs), and C probes cross-built with
+//! Debian's `aarch64-linux-gnu-gcc`.
 
 use crate::deps::{Go, parse_bun_list, setup_var};
 use crate::native::{Arch, fixtures_for};
+use crate::proc::output;
 use crate::root;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// Debian's aarch64 sysroot (libc6-dev-arm64-cross): the guest's loader
 /// and libc.
@@ -57,11 +61,57 @@ pub fn fixtures(go: Go) -> PathBuf {
 /// caller's CGOFIX_* switches or LD_PRELOAD reach either. Arguments for
 /// PROGRAM follow with `.arg`.
 pub fn command(program: &Path, env: &[(&str, &Path)]) -> Command {
+    let env: Vec<String> = env
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.display()))
+        .collect();
+    qemu(program, &env)
+}
+
+/// [`command`] with the shim preloaded into the guest when `shim` is given,
+/// and string-valued guest variables.
+pub fn guest(program: &Path, shim: Option<&Path>, env: &[(&str, &str)]) -> Command {
+    let env: Vec<String> = shim
+        .map(|s| format!("LD_PRELOAD={}", s.display()))
+        .into_iter()
+        .chain(env.iter().map(|(k, v)| format!("{k}={v}")))
+        .collect();
+    qemu(program, &env)
+}
+
+fn qemu(program: &Path, env: &[String]) -> Command {
     let mut c = crate::command(Path::new("qemu-aarch64"), false);
     c.args(["-L", SYSROOT]);
-    for (k, v) in env {
-        c.arg("-E").arg(format!("{k}={}", v.display()));
+    for kv in env {
+        c.arg("-E").arg(kv);
     }
     c.arg(program);
     c
+}
+
+/// tests/programs/NAME.c cross-compiled (`-O2 -pthread -Wall -Werror`
+/// and `flags`) into target/programs-arm64/OUT; written under a unique
+/// temporary name first, so parallel tests never run a half-written file.
+pub fn c_program(name: &str, out: &str, flags: &[&str]) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = root().join("target/programs-arm64");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join(out);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let tmp = out.with_extension(format!("tmp.{}.{n}", std::process::id()));
+    let mut c = Command::new("aarch64-linux-gnu-gcc");
+    c.args(["-O2", "-pthread", "-Wall", "-Werror"])
+        .arg(crate::program_source(name))
+        .args(flags)
+        .arg("-o")
+        .arg(&tmp);
+    let case = format!("aarch64-linux-gnu-gcc {name}.c");
+    let o = output(&mut c, Duration::from_secs(120), &case);
+    assert!(
+        o.status.success(),
+        "{case}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::rename(&tmp, &out).unwrap();
+    out
 }

@@ -12,7 +12,6 @@ pub mod aarch64;
 pub mod deps;
 pub mod native;
 pub mod proc;
-pub mod qemu;
 pub mod report;
 
 pub use deps::{Go, bun, deps, node, required_dir, required_tool, setup_var};
