@@ -61,6 +61,14 @@ fn main() {
     // other configured linker (the aarch64 cross gcc in .cargo/config.toml)
     // is an ordinary GNU toolchain and gets the same treatment as `cc`.
     let zig = var("RUSTC_LINKER").contains("zigcc");
+    // 4. Never unloaded: in the in-process mode (src/inprocess.rs) other
+    //    objects' GOT slots point at the hooks, so a `dlclose` (Node's
+    //    `process.dlopen` closes a library that registers no module) must
+    //    not unmap it. DF_1_NODELETE makes glibc keep it; preloaded, it
+    //    changes nothing (a preload is never unloaded).
+    if var("CARGO_CFG_TARGET_OS") == "linux" {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
+    }
     // Verified with rust-lld, rustc's default linker there.
     if var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ARCH") == "x86_64" && !zig {
         println!("cargo:rustc-cdylib-link-arg=-nostartfiles");
