@@ -9,6 +9,7 @@
 
 pub mod deps;
 pub mod native;
+pub mod npm;
 pub mod proc;
 pub mod report;
 
