@@ -7,7 +7,9 @@
 //! * Which mode (`detect`, in the constructor): preloaded when a global
 //!   lookup of `sigaction` finds our own hook; inactive when it, or the
 //!   executable's `sigaction` slot, leads into another copy of the library
-//!   (an object exporting [`cgofix_instance`]); else in-process.
+//!   (an object exporting [`cgofix_instance`]), and when any loaded
+//!   object's slot for a hooked name does (a copy attached in-process
+//!   before, another package's register); else in-process.
 //! * Attach (`attach`): every loaded object's slots for the hooked names
 //!   point at our hooks, except in the objects that define the real
 //!   functions (libc, libpthread/libdl of old glibc, ld.so), whose internal
@@ -130,18 +132,22 @@ pub fn detect() -> Detected {
     {
         return Detected::Inactive(p);
     }
-    // Another copy attached in-process (another package's register): the
-    // executable's slot leads into it.
-    let mut exe = None;
+    // Another copy attached in-process (another package's register): some
+    // object's slot for a hooked name leads into it.
+    let own_base = object_at(own!(sigaction)).map_or(0, |o| o.base);
+    let mut objects = Vec::new();
     elf::for_each_object(|o| {
-        exe = Some(*o);
-        false
+        if o.base != own_base {
+            objects.push(*o);
+        }
+        true
     });
-    if let Some(p) = exe
-        .and_then(|e| got::slot_value(&e, b"sigaction"))
-        .and_then(other_copy)
-    {
-        return Detected::Inactive(p);
+    for o in &objects {
+        for (name, _) in hooks() {
+            if let Some(p) = got::slot_value(o, name).and_then(other_copy) {
+                return Detected::Inactive(p);
+            }
+        }
     }
     Detected::InProcess
 }

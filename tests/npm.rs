@@ -159,7 +159,19 @@ fn packages_hold_what_they_promise() {
         assert!(pkg.get("scripts").is_none(), "{name} has scripts: {pkg}");
         assert!(pkg.get("dependencies").is_none(), "{name} has dependencies");
     }
-    for f in ["index.js", "index.d.ts", "bin/cgofix.js", "package.json"] {
+    // `cgofix/register` (the in-process mode, tests/inprocess.rs) resolves
+    // through the exports map, for ESM (`node --import`) as well.
+    assert_eq!(m["exports"]["./register"]["default"], "./register.js");
+    assert_eq!(m["exports"]["./register"]["types"], "./register.d.ts");
+    assert_eq!(m["exports"]["."]["default"], "./index.js");
+    for f in [
+        "index.js",
+        "index.d.ts",
+        "register.js",
+        "register.d.ts",
+        "bin/cgofix.js",
+        "package.json",
+    ] {
         assert!(main.join(f).is_file(), "cgofix package lacks {f}");
     }
 
