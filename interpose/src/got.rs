@@ -513,6 +513,22 @@ mod tests {
     }
 
     #[test]
+    fn several_names_in_one_walk_and_slot_value() {
+        let (h, obj) = load_case("many", &["-Wl,-z,relro,-z,now"]);
+        assert_eq!(slot_value(&obj, b"cgofix_tgt"), Some(sym(h, "cgofix_tgt")));
+        assert_eq!(slot_value(&obj, b"cgofix_no_such_symbol"), None);
+        let mut asked = Vec::new();
+        let r = patch_imports_with(&obj, |name| {
+            asked.push(name.to_vec());
+            (name == b"cgofix_tgt").then_some(repl())
+        });
+        assert_eq!(r.stats().unwrap().slots_written, 1, "{r:?}");
+        assert!(asked.len() > 1, "every import is offered: {asked:?}");
+        assert_eq!(slot_value(&obj, b"cgofix_tgt"), Some(repl()));
+        assert_eq!(call(sym(h, "call_tgt"), 3), 1003);
+    }
+
+    #[test]
     fn absent_symbol() {
         let (_, obj) = load_case("absent", &[]);
         let r = patch_imports(&obj, b"cgofix_no_such_symbol", repl());
