@@ -5,7 +5,8 @@
 //! docs/background.md §3, §10).
 //!
 //! * Which mode (`detect`, in the constructor): preloaded when a global
-//!   lookup of `sigaction` finds our own hook; inactive when it, or the
+//!   lookup of `sigaction` finds our own hook, or finds another wrapper
+//!   while our own marker is global (a preload listed after another); inactive when it, or the
 //!   executable's `sigaction` slot, leads into another copy of the library
 //!   (an object exporting [`cgofix_instance`]), and when any loaded
 //!   object's slot for a hooked name does (a copy attached in-process
@@ -127,10 +128,20 @@ pub fn detect() -> Detected {
         return Detected::Inactive(p);
     }
     let marker = global(c"cgofix_instance");
-    if marker != 0
-        && let Some(p) = other_copy(marker)
-    {
-        return Detected::Inactive(p);
+    if marker != 0 {
+        if let Some(p) = other_copy(marker) {
+            return Detected::Inactive(p);
+        }
+        // Our own marker is global: this copy is in the global scope, yet
+        // `sigaction` is found elsewhere first. When that is not the
+        // definition that follows us (libc's), an object before us wraps
+        // it: another preload listed before this one (tests/reliability.rs,
+        // `another_sigaction_preload_before_and_after`), whose wrapper must
+        // keep seeing every call. Otherwise this copy came late with
+        // RTLD_GLOBAL, after the existing objects were bound to libc.
+        if interpose::next_symbol(c"sigaction", own!(sigaction)) != Some(g) {
+            return Detected::Preload;
+        }
     }
     // Another copy attached in-process (another package's register): some
     // object's slot for a hooked name leads into it.
