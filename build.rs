@@ -88,6 +88,14 @@ fn main() {
     if zig && var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ENV") == "gnu" {
         println!("cargo:rustc-cfg=cgofix_llvm_libunwind");
     }
+    // Never unloaded: in the in-process mode (src/inprocess.rs) other
+    // objects' GOT slots point at the hooks, so a `dlclose` (Node's
+    // `process.dlopen` closes a library that registers no module) must
+    // not unmap it. DF_1_NODELETE makes glibc keep it; preloaded, it
+    // changes nothing (a preload is never unloaded).
+    if var("CARGO_CFG_TARGET_OS") == "linux" {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
+    }
     // Verified with rust-lld, rustc's default linker there.
     if var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ARCH") == "x86_64" && !zig {
         println!("cargo:rustc-cdylib-link-arg=-nostartfiles");

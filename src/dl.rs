@@ -20,6 +20,9 @@ fn around<T>(call: impl FnOnce() -> *mut T) -> *mut T {
     let Some(cfg) = state::active() else {
         return call();
     };
+    if !loading::inside_dlopen() {
+        loader::before_dlopen(cfg);
+    }
     loading::enter();
     let h = call();
     let depth = loading::leave();

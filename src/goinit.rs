@@ -107,7 +107,13 @@ fn run(slot: usize) {
             // first, so calling it from a C thread is its normal use.
             unsafe { std::mem::transmute::<usize, WaitFn>(wait)() };
         }
-        signals::recheck_suspend()
+        let clean = signals::recheck_suspend();
+        // In-process mode: the runtime's second initsig (its init thread)
+        // may have run before its slots were rewritten.
+        if let Some(cfg) = crate::state::active() {
+            crate::inprocess::repair(cfg);
+        }
+        clean
     });
     // "failed": the suspend handler could not be repaired.
     let state = if ok.unwrap_or(false) {

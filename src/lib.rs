@@ -22,6 +22,7 @@ pub mod env;
 pub mod goinit;
 pub mod handler_probe;
 pub mod host;
+pub mod inprocess;
 pub mod loader;
 pub mod loading;
 pub mod log;
@@ -44,11 +45,30 @@ mod zig_imports;
 fn init() {
     let vars = env::cgofix_vars();
     let (cfg, warnings) = config::parse(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    // Preloaded, loaded late (`cgofix/register`), or a second copy.
+    let detected = inprocess::detect();
+    if let inprocess::Detected::Inactive(active) = &detected {
+        // Another copy hooks the process already (and has said whatever
+        // the configuration warns about): this one stays a bystander, its
+        // hooks pass through (no configuration is published).
+        state::set_mode(state::Mode::Inactive);
+        log::init(cfg.log, cfg.log_file.as_deref());
+        inprocess::note_inactive(active);
+        log!(
+            Info,
+            "another copy of the library is active ({active}): this one stays inactive"
+        );
+        return;
+    }
     for w in &warnings {
         // One write per line: children of one shell warn concurrently.
         log::write_all(2, format!("{w}\n").as_bytes());
     }
     log::init(cfg.log, cfg.log_file.as_deref());
+    let in_process = matches!(detected, inprocess::Detected::InProcess);
+    if in_process {
+        state::set_mode(state::Mode::InProcess);
+    }
     // Resolve before publishing the configuration: hooks apply the policy
     // only once it is published, and by then every real pointer is in place.
     signals::resolve();
@@ -79,6 +99,11 @@ fn init() {
     }
     state::publish(cfg);
     report::init();
+    if in_process && !disabled {
+        // After publishing: the repair applies the policy, which only
+        // works once the configuration is published.
+        inprocess::attach();
+    }
     if disabled {
         log!(
             Info,
@@ -86,7 +111,12 @@ fn init() {
         );
     } else {
         let host = if is_bun { "Bun" } else { "not Bun" };
-        log!(Info, "active {} (host: {host})", env!("CARGO_PKG_VERSION"));
+        log!(
+            Info,
+            "active {} (host: {host}, mode: {})",
+            env!("CARGO_PKG_VERSION"),
+            state::mode().as_str()
+        );
     }
 }
 

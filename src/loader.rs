@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The two-runtimes warning is said once per process.
 static SECOND_WARNED: AtomicBool = AtomicBool::new(false);
-use crate::{goinit, log, napi, signals};
+use crate::{goinit, inprocess, log, napi, signals};
 use interpose::elf::{self, LoadedObject};
 use interpose::goinfo;
 
@@ -42,6 +42,14 @@ fn describe(obj: &LoadedObject) -> (Option<String>, Option<String>) {
 
 /// One newly loaded object. Returns nothing: what it did is in `rows`.
 fn examine(cfg: &Config, rows: &mut Rows, obj: &LoadedObject, is_go: bool, napi_host: bool) {
+    // In-process mode: the new object's own calls reach the hooks too.
+    if let Err(errno) = inprocess::patch(obj) {
+        crate::log!(
+            Warn,
+            "in-process: could not rewrite the slots of {} (mprotect errno {errno})",
+            path_of(obj)
+        );
+    }
     // Reading the version scans the object's data: only when someone will
     // read it (the exit report or debug logging).
     let (go_version, buildmode) =
@@ -147,6 +155,18 @@ pub fn after_dlopen(cfg: &Config, outermost: bool) {
             Warn,
             "a suspend signal's handler still has SA_ONSTACK after dlopen and could not be repaired"
         );
+    }
+    // In-process mode: what a Go runtime's initsig did inside the dlopen,
+    // through slots no rewrite had reached yet.
+    if outermost {
+        inprocess::repair(cfg);
+    }
+}
+
+/// Before the real call of an outermost `dlopen`.
+pub fn before_dlopen(cfg: &Config) {
+    if inprocess::attached() {
+        inprocess::before_dlopen(cfg);
     }
 }
 

@@ -103,8 +103,10 @@ pub fn render() -> String {
         })
         .collect();
     format!(
-        "{{\"cgofix\":{},\"pid\":{},\"exe\":{},\"signals\":{{\"suspend_signals\":[{}],\"suspend_fix\":{},\"onstack_added\":{},\"onstack_refused\":{},\"sigpipe_kept\":{}}},\"threads\":{{\"created\":{},\"stack_raised\":{}}},\"napi\":{{\"queue_async_work_calls\":{}}},\"go_runtimes\":{},\"modules\":[{}]}}",
+        "{{\"cgofix\":{},\"mode\":{},\"inactive_copies\":{},\"pid\":{},\"exe\":{},\"signals\":{{\"suspend_signals\":[{}],\"suspend_fix\":{},\"onstack_added\":{},\"onstack_refused\":{},\"sigpipe_kept\":{}}},\"threads\":{{\"created\":{},\"stack_raised\":{}}},\"napi\":{{\"queue_async_work_calls\":{}}},\"go_runtimes\":{},\"modules\":[{}]}}",
         js(env!("CARGO_PKG_VERSION")),
+        js(state::mode().as_str()),
+        crate::inprocess::inactive_copies(),
         crate::log::pid(),
         js(&exe),
         suspend.join(","),

@@ -348,6 +348,12 @@ pub fn recheck_suspend() -> bool {
     ok
 }
 
+/// Applies the policy to what is installed on `sig` now, as if it had just
+/// been installed through the hook (the in-process mode's repair).
+pub fn reapply(sig: c_int) {
+    fix_installed(sig);
+}
+
 /// After a `signal`-style call (which libc implements with its internal,
 /// un-interposable `__sigaction`), re-apply the policy to what is installed.
 fn fix_installed(sig: c_int) {

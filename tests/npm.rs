@@ -20,70 +20,21 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use testkit::npm::*;
 use testkit::*;
 
 /// The packages' version: Cargo.toml's, the one source of truth.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
-const PLATFORM: &str = "linux-x64-gnu";
-const PLATFORM_PACKAGE: &str = "@cgofix/linux-x64-gnu";
-const ARM64_PLATFORM: &str = "linux-arm64-gnu";
-const ARM64_PACKAGE: &str = "@cgofix/linux-arm64-gnu";
-/// A closed port: any registry request fails at once.
-const NO_REGISTRY: &str = "http://127.0.0.1:9/";
 /// The launcher's exit status on an unsupported platform (README, Usage).
 const UNSUPPORTED_EXIT: i32 = 3;
 /// Bun that installs (`bun add`) and runs `bunx`; Bun the livelock needs.
 const INSTALL_BUN: &str = "1.4.5";
 const AFFECTED_BUN: &str = "1.3.14";
 
-/// Cold zig builds of the library and the CLI take a few minutes here.
-const PACK_TIMEOUT: Duration = Duration::from_secs(20 * 60);
-const INSTALL_TIMEOUT: Duration = Duration::from_secs(120);
 const QUICK: Duration = Duration::from_secs(60);
 /// As in tests/livelock.rs: a fixed run finishes in well under a second.
 const HANG_AFTER: Duration = Duration::from_secs(6);
 const FINISH_WITHIN: Duration = Duration::from_secs(60);
-
-struct Packed {
-    main: PathBuf,
-    platform: PathBuf,
-    arm64: PathBuf,
-}
-
-/// scripts/pack-npm.sh, once per test process, into target/npm-tests (a
-/// developer's target/npm is left alone). A warm run takes about a second:
-/// cargo's own fingerprints decide what to rebuild, so nothing goes stale.
-fn packed() -> &'static Packed {
-    static P: OnceLock<Packed> = OnceLock::new();
-    P.get_or_init(|| {
-        let out = root().join("target/npm-tests");
-        let mut c = command(Path::new("bash"), false);
-        // CGOFIX_ZIGBUILD is the product scripts' documented input.
-        c.arg(root().join("scripts/pack-npm.sh"))
-            .arg(&out)
-            .current_dir("/")
-            .env("CGOFIX_ZIGBUILD", required_tool("CGOFIXTEST_ZIGBUILD"));
-        let o = run("scripts/pack-npm.sh", c, PACK_TIMEOUT);
-        o.expect_success();
-        let printed: Vec<PathBuf> = o.stdout().lines().map(PathBuf::from).collect();
-        let main = out.join(format!("cgofix-{VERSION}.tgz"));
-        let platform = out.join(format!("cgofix-{PLATFORM}-{VERSION}.tgz"));
-        let arm64 = out.join(format!("cgofix-{ARM64_PLATFORM}-{VERSION}.tgz"));
-        assert_eq!(
-            printed,
-            vec![platform.clone(), arm64.clone(), main.clone()],
-            "pack-npm.sh must print the three tarballs' paths only: {o:?}"
-        );
-        for t in &printed {
-            assert!(t.is_file(), "{} missing", t.display());
-        }
-        Packed {
-            main,
-            platform,
-            arm64,
-        }
-    })
-}
 
 /// A tarball unpacked into `dir/package`.
 fn unpack(case: &str, tgz: &Path, dir: &Path) -> PathBuf {
@@ -147,91 +98,6 @@ fn tree_size(dir: &Path) -> u64 {
         .sum()
 }
 
-// ---------------------------------------------------------------------------
-// Projects
-
-/// A fresh app directory (`tmp/app`) with a package.json; caches go to
-/// `tmp/`, outside the app, so doctor scans only what was installed.
-struct Project {
-    tmp: TempDir,
-    app: PathBuf,
-}
-
-impl Project {
-    fn new(case: &str) -> Project {
-        let tmp = tempdir(case);
-        let app = tmp.join("app");
-        std::fs::create_dir(&app).unwrap();
-        std::fs::write(
-            app.join("package.json"),
-            "{\"name\": \"app\", \"version\": \"1.0.0\", \"private\": true}\n",
-        )
-        .unwrap();
-        Project { tmp, app }
-    }
-
-    /// `program` in the app directory, with npm and Bun kept off the
-    /// registry and out of the user's caches, and no CGOFIXTEST_PLATFORM.
-    fn cmd(&self, program: impl AsRef<Path>) -> Command {
-        let mut c = command(program.as_ref(), false);
-        c.current_dir(&self.app)
-            .env_remove("CGOFIXTEST_PLATFORM")
-            .env("npm_config_cache", self.tmp.join("npm-cache"))
-            .env("npm_config_registry", NO_REGISTRY)
-            .env("npm_config_offline", "true")
-            .env("npm_config_update_notifier", "false")
-            .env("npm_config_audit", "false")
-            .env("npm_config_fund", "false")
-            .env("BUN_INSTALL_CACHE_DIR", self.tmp.join("bun-cache"))
-            .env("BUN_CONFIG_REGISTRY", NO_REGISTRY)
-            .env("DO_NOT_TRACK", "1");
-        c
-    }
-
-    fn bin(&self) -> PathBuf {
-        self.app.join("node_modules/.bin/cgofix")
-    }
-
-    fn platform_dir(&self) -> PathBuf {
-        self.app.join("node_modules").join(PLATFORM_PACKAGE)
-    }
-
-    /// A Go `-buildmode=c-shared` `.node` in the app, for doctor to find.
-    fn add_go_module(&self) -> PathBuf {
-        let m = self.app.join("cshared.node");
-        std::fs::copy(fixtures(Go::Newest).join("cshared.node"), &m).unwrap();
-        m
-    }
-}
-
-/// `npm install --offline` of the tarball files into a fresh project.
-fn npm_install(case: &str, tarballs: &[&Path]) -> (Project, Duration) {
-    let p = Project::new(case);
-    let mut c = p.cmd("npm");
-    c.args(["install", "--offline", "--save-dev"])
-        .args(tarballs);
-    let o = run(format!("{case}: npm install"), c, INSTALL_TIMEOUT);
-    o.expect_success();
-    let took = o.finished().elapsed;
-    (p, took)
-}
-
-/// `bun add -d` (Bun `version`) of the tarball files into a fresh project.
-fn bun_add(case: &str, version: &str, tarballs: &[&Path]) -> (Project, Duration) {
-    let p = Project::new(case);
-    let mut c = p.cmd(bun(version));
-    c.args(["add", "-d", "--registry", NO_REGISTRY])
-        .args(tarballs);
-    let o = run(format!("{case}: bun add"), c, INSTALL_TIMEOUT);
-    o.expect_success();
-    let took = o.finished().elapsed;
-    (p, took)
-}
-
-fn both(p: &Packed) -> [&Path; 2] {
-    [&p.main, &p.platform]
-}
-
 /// Both packages are in node_modules, at the version packed, with an
 /// executable `cgofix` and the library beside it.
 fn assert_installed(case: &str, p: &Project) {
@@ -264,7 +130,7 @@ fn assert_installed(case: &str, p: &Project) {
 
 #[test]
 fn packages_hold_what_they_promise() {
-    let p = packed();
+    let p = packed(VERSION);
     let tmp = tempdir("npm contents");
     let main_dir = tmp.join("main");
     let plat_dir = tmp.join("platform");
@@ -297,7 +163,19 @@ fn packages_hold_what_they_promise() {
         assert!(pkg.get("scripts").is_none(), "{name} has scripts: {pkg}");
         assert!(pkg.get("dependencies").is_none(), "{name} has dependencies");
     }
-    for f in ["index.js", "index.d.ts", "bin/cgofix.js", "package.json"] {
+    // `cgofix/register` (the in-process mode, tests/inprocess.rs) resolves
+    // through the exports map, for ESM (`node --import`) as well.
+    assert_eq!(m["exports"]["./register"]["default"], "./register.js");
+    assert_eq!(m["exports"]["./register"]["types"], "./register.d.ts");
+    assert_eq!(m["exports"]["."]["default"], "./index.js");
+    for f in [
+        "index.js",
+        "index.d.ts",
+        "register.js",
+        "register.d.ts",
+        "bin/cgofix.js",
+        "package.json",
+    ] {
         assert!(main.join(f).is_file(), "cgofix package lacks {f}");
     }
 
@@ -373,7 +251,7 @@ fn arm64_cli(cli: &Path) -> Command {
 
 #[test]
 fn arm64_package_holds_aarch64_files_that_run() {
-    let p = packed();
+    let p = packed(VERSION);
     let tmp = tempdir("npm arm64");
     let plat = unpack("npm arm64", &p.arm64, &tmp);
     let x = read_json(&plat.join("package.json"));
@@ -589,7 +467,7 @@ fn check_doctor(case: &str, p: &Project, launcher: &[&Path]) {
 
 #[test]
 fn npm_install_offline_from_the_tarballs() {
-    let packed = packed();
+    let packed = packed(VERSION);
     let (p, took) = npm_install("npm install", &both(packed));
     println!("install time: npm install --offline of both tarballs: {took:?}");
     assert_installed("npm install", &p);
@@ -603,7 +481,7 @@ fn npm_install_offline_from_the_tarballs() {
 fn bun_add_from_the_tarballs() {
     // `bun add ./cgofix.tgz` alone asks the registry for the optional
     // dependency (and skips it when that fails): give both files.
-    let packed = packed();
+    let packed = packed(VERSION);
     let tmp = tempdir("bun packed lib");
     let lib = unpack("bun packed lib", &packed.platform, &tmp).join("libcgofix.so");
     let lib = std::fs::read(lib).unwrap();
@@ -654,7 +532,7 @@ fn check_livelock_fixed(o: &Outcome) {
 
 #[test]
 fn cgofix_run_from_the_package_fixes_the_livelock() {
-    let packed = packed();
+    let packed = packed(VERSION);
     let (np, _) = npm_install("npm livelock", &both(packed));
     let (bp, _) = bun_add("bun livelock", INSTALL_BUN, &both(packed));
     let module = np.add_go_module();
@@ -707,7 +585,7 @@ fn cgofix_run_from_the_package_fixes_the_livelock() {
 
 #[test]
 fn launcher_passes_status_signals_and_the_library() {
-    let (p, _) = npm_install("npm launcher", &both(packed()));
+    let (p, _) = npm_install("npm launcher", &both(packed(VERSION)));
     let lib = std::fs::canonicalize(p.platform_dir().join("libcgofix.so")).unwrap();
     for runtime in [node(), bun(INSTALL_BUN)] {
         let rt = runtime.file_name().unwrap().to_string_lossy().into_owned();
@@ -814,7 +692,7 @@ fn expect_unsupported(p: &Project, runtime: &Path, platform: Option<&str>, want:
 
 #[test]
 fn unsupported_platforms_say_so_and_exit_3() {
-    let (p, _) = npm_install("npm unsupported", &both(packed()));
+    let (p, _) = npm_install("npm unsupported", &both(packed(VERSION)));
     for runtime in [node(), bun(INSTALL_BUN)] {
         // docs/background.md §9: Go c-shared libraries never load on musl.
         expect_unsupported(
@@ -845,7 +723,7 @@ fn unsupported_platforms_say_so_and_exit_3() {
 
 #[test]
 fn missing_platform_package_says_so_and_exits_3() {
-    let packed = packed();
+    let packed = packed(VERSION);
     let want = [PLATFORM, PLATFORM_PACKAGE, "not installed"];
     // Removed after a full install.
     let (p, _) = npm_install("npm removed platform", &both(packed));

@@ -70,6 +70,17 @@ const DT_RELA: u64 = 7;
 /// from the segment flags, as glibc's `_dl_protect_relro` set it. The object
 /// must be fully relocated (e.g. `dlopen` has returned). No allocation, no locking.
 pub fn patch_imports(obj: &LoadedObject, symbol: &[u8], replacement: usize) -> PatchResult {
+    patch_imports_with(obj, |name| (name == symbol).then_some(replacement))
+}
+
+/// [`patch_imports`] for several symbols in one walk of the relocations:
+/// `replacement(name)` says what a slot naming `name` must hold (`None`:
+/// left alone). The in-process mode rewrites a dozen libc imports of every
+/// loaded object this way (one pass per object instead of one per symbol).
+pub fn patch_imports_with(
+    obj: &LoadedObject,
+    mut replacement: impl FnMut(&[u8]) -> Option<usize>,
+) -> PatchResult {
     let Some((jump_slot, glob_dat)) = RELOC_TYPES else {
         return PatchResult::Unsupported;
     };
@@ -78,17 +89,20 @@ pub fn patch_imports(obj: &LoadedObject, symbol: &[u8], replacement: usize) -> P
     };
     let mut stats = PatchStats::default();
     let mut failed = None;
-    for_each_slot(&info, obj.base, jump_slot, glob_dat, symbol, |slot| {
+    for_each_reloc(&info, obj.base, jump_slot, glob_dat, |name, slot| {
+        let Some(value) = replacement(name) else {
+            return true;
+        };
         stats.slots_found += 1;
         // SAFETY: r_offset of a dynamic relocation addresses a pointer-sized,
         // aligned GOT slot inside this object's mapped image.
         let cell = unsafe { AtomicUsize::from_ptr(slot as *mut usize) };
         let old = cell.load(Ordering::Acquire);
-        if old == replacement {
+        if old == value {
             stats.already_patched += 1;
             return true;
         }
-        if let Err(errno) = write_slot(obj, &info, cell, replacement) {
+        if let Err(errno) = write_slot(obj, &info, cell, value) {
             failed = Some(errno);
             return false;
         }
@@ -99,6 +113,20 @@ pub fn patch_imports(obj: &LoadedObject, symbol: &[u8], replacement: usize) -> P
         Some(errno) => PatchResult::ProtectFailed { stats, errno },
         None => PatchResult::Done(stats),
     }
+}
+
+/// What `obj`'s first JUMP_SLOT or GLOB_DAT slot naming `symbol` holds now
+/// (where its calls go), or `None` when it has no such slot.
+pub fn slot_value(obj: &LoadedObject, symbol: &[u8]) -> Option<usize> {
+    let (jump_slot, glob_dat) = RELOC_TYPES?;
+    let info = elf::dynamic_info(obj)?;
+    let mut found = None;
+    for_each_slot(&info, obj.base, jump_slot, glob_dat, symbol, |slot| {
+        // SAFETY: as in `patch_imports_with`: a mapped, aligned GOT slot.
+        found = Some(unsafe { AtomicUsize::from_ptr(slot as *mut usize) }.load(Ordering::Acquire));
+        false
+    });
+    found
 }
 
 /// Whether `obj` has a JUMP_SLOT or GLOB_DAT relocation naming `symbol`,
@@ -125,6 +153,20 @@ fn for_each_slot(
     symbol: &[u8],
     mut f: impl FnMut(usize) -> bool,
 ) {
+    for_each_reloc(info, base, jump_slot, glob_dat, |name, slot| {
+        name != symbol || f(slot)
+    });
+}
+
+/// Calls `f(symbol_name, slot_address)` for every JUMP_SLOT (DT_JMPREL) and
+/// GLOB_DAT (DT_RELA) relocation that names a symbol, until `f` returns false.
+fn for_each_reloc(
+    info: &DynInfo,
+    base: usize,
+    jump_slot: u32,
+    glob_dat: u32,
+    mut f: impl FnMut(&[u8], usize) -> bool,
+) {
     let ent = core::mem::size_of::<Elf64_Rela>();
     let relaent = if info.relaent == 0 { ent } else { info.relaent };
     let jmprel = if info.pltrel == DT_RELA {
@@ -146,22 +188,21 @@ fn for_each_slot(
                 unsafe { core::ptr::read_unaligned((table + i * stride) as *const Elf64_Rela) };
             // Filtering by type per table also avoids double counting where
             // DT_RELASZ covers .rela.plt too, as some linkers emit.
-            if (r.r_info & 0xffff_ffff) as u32 != want
-                || !names(info, (r.r_info >> 32) as usize, symbol)
-            {
+            let sym = (r.r_info >> 32) as usize;
+            if (r.r_info & 0xffff_ffff) as u32 != want || sym == 0 {
                 continue;
             }
-            if !f(base.wrapping_add(r.r_offset as usize)) {
+            if !f(sym_name(info, sym), base.wrapping_add(r.r_offset as usize)) {
                 return;
             }
         }
     }
 }
 
-fn names(info: &DynInfo, sym: usize, symbol: &[u8]) -> bool {
+fn sym_name(info: &DynInfo, sym: usize) -> &'static [u8] {
     // SAFETY: a relocation's symbol index refers to DT_SYMTAB of the same object.
     let s: Elf64_Sym = unsafe { *(info.symtab as *const Elf64_Sym).add(sym) };
-    sym != 0 && elf::dynstr(info, s.st_name) == symbol
+    elf::dynstr(info, s.st_name)
 }
 
 /// Stores `value`, lifting write protection around the store if needed.
@@ -469,6 +510,22 @@ mod tests {
         assert_eq!(again, PatchResult::Done(want));
         assert_eq!(call(sym(h, "call_tgt"), 1), 1001);
         assert_eq!(before.len(), 1);
+    }
+
+    #[test]
+    fn several_names_in_one_walk_and_slot_value() {
+        let (h, obj) = load_case("many", &["-Wl,-z,relro,-z,now"]);
+        assert_eq!(slot_value(&obj, b"cgofix_tgt"), Some(sym(h, "cgofix_tgt")));
+        assert_eq!(slot_value(&obj, b"cgofix_no_such_symbol"), None);
+        let mut asked = Vec::new();
+        let r = patch_imports_with(&obj, |name| {
+            asked.push(name.to_vec());
+            (name == b"cgofix_tgt").then_some(repl())
+        });
+        assert_eq!(r.stats().unwrap().slots_written, 1, "{r:?}");
+        assert!(asked.len() > 1, "every import is offered: {asked:?}");
+        assert_eq!(slot_value(&obj, b"cgofix_tgt"), Some(repl()));
+        assert_eq!(call(sym(h, "call_tgt"), 3), 1003);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 'use strict';
 // Where this machine's cgofix files are. They live in a per-platform package
-// (@cgofix/linux-x64-gnu) that npm and bun install from optionalDependencies
+// (@cgofix/linux-x64-gnu, @cgofix/linux-arm64-gnu) that npm and bun install from optionalDependencies
 // only where its `os`/`cpu`/`libc` fields match, the way esbuild and swc ship
 // native binaries (docs/background.md §10); nothing is downloaded or built
 // at install time.
@@ -102,12 +102,12 @@ function unsupportedReason() {
   if (os === 'linux') {
     return (
       `cgofix: ${platform} is not supported: this release has packages for ${supported} only; ` +
-      'run the app on Linux x64 with glibc (e.g. a linux/amd64 image)'
+      'run the app on Linux x64 or arm64 with glibc (e.g. a linux/amd64 or linux/arm64 image)'
     );
   }
   return (
     `cgofix: ${platform} is not supported: cgofix is an LD_PRELOAD library for Linux with glibc ` +
-    `(packages: ${supported}); run the app on Linux x64, e.g. in Docker (oven/bun *-slim images)`
+    `(packages: ${supported}); run the app on Linux x64 or arm64, e.g. in Docker (oven/bun *-slim images)`
   );
 }
 

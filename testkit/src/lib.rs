@@ -11,6 +11,7 @@
 pub mod aarch64;
 pub mod deps;
 pub mod native;
+pub mod npm;
 pub mod proc;
 pub mod report;
 

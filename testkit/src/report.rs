@@ -64,6 +64,14 @@ pub fn parse(line: &str) -> Value {
         );
     };
     want("/cgofix", &["string"]);
+    want("/mode", &["string"]);
+    let mode = v["mode"].as_str().unwrap();
+    // An inactive copy never writes a report: the active one does.
+    assert!(
+        ["preload", "in-process"].contains(&mode),
+        "mode {mode:?} is not one of the documented values: {line}"
+    );
+    want("/inactive_copies", &["u64"]);
     want("/pid", &["u64"]);
     want("/exe", &["string"]);
     want("/signals/suspend_signals", &["array"]);
@@ -156,7 +164,7 @@ mod tests {
     use super::*;
 
     /// README's example, as the library writes it (one line, no blanks).
-    const SAMPLE: &str = r#"{"cgofix":"0.1.0","pid":1234,"exe":"/usr/local/bin/bun","signals":{"suspend_signals":["SIGPWR"],"suspend_fix":"applied","onstack_added":3,"onstack_refused":1,"sigpipe_kept":1},"threads":{"created":11,"stack_raised":5},"napi":{"queue_async_work_calls":21},"go_runtimes":1,"modules":[{"path":"/app/addon.node","go_version":"go1.27.3","buildmode":"c-shared","napi_patched":true,"go_init_hook":"ran","napi_async_calls":21},{"path":"/app/plain.node","go_version":null,"buildmode":null,"napi_patched":true,"go_init_hook":"not-go","napi_async_calls":0}]}"#;
+    const SAMPLE: &str = r#"{"cgofix":"0.1.0","mode":"preload","inactive_copies":0,"pid":1234,"exe":"/usr/local/bin/bun","signals":{"suspend_signals":["SIGPWR"],"suspend_fix":"applied","onstack_added":3,"onstack_refused":1,"sigpipe_kept":1},"threads":{"created":11,"stack_raised":5},"napi":{"queue_async_work_calls":21},"go_runtimes":1,"modules":[{"path":"/app/addon.node","go_version":"go1.27.3","buildmode":"c-shared","napi_patched":true,"go_init_hook":"ran","napi_async_calls":21},{"path":"/app/plain.node","go_version":null,"buildmode":null,"napi_patched":true,"go_init_hook":"not-go","napi_async_calls":0}]}"#;
 
     #[test]
     fn parses_and_finds_fields() {
@@ -177,6 +185,11 @@ mod tests {
             (SAMPLE.replace("\"pid\":1234", "\"pid\":\"1234\""), "pid"),
             (SAMPLE.replace("\"ran\"", "\"done\""), "go_init_hook"),
             (SAMPLE.replace("\"applied\"", "\"yes\""), "suspend_fix"),
+            (SAMPLE.replace("\"preload\"", "\"inactive\""), "mode"),
+            (
+                SAMPLE.replace(",\"inactive_copies\":0", ""),
+                "inactive_copies",
+            ),
             (SAMPLE.replace(",\"go_runtimes\":1", ""), "go_runtimes"),
             (SAMPLE.replace("[\"SIGPWR\"]", "[30]"), "suspend signal"),
             (SAMPLE.replace(",\"exe\":\"/usr/local/bin/bun\"", ""), "exe"),
