@@ -84,12 +84,23 @@ pub fn summarise(v: &Value) -> Result<String, String> {
         return Err("no \"cgofix\" field: not a cgofix report".into());
     };
     let mut o = String::new();
+    // `mode` is absent from reports written before the in-process mode.
+    let mode = match top.str("mode")? {
+        Some(m) => format!(", {m}"),
+        None => String::new(),
+    };
     let _ = writeln!(
         o,
-        "process {} ({}), cgofix {version}",
+        "process {} ({}), cgofix {version}{mode}",
         n(top.num("pid")?),
         top.str("exe")?.unwrap_or("?")
     );
+    if let Some(k) = top.num("inactive_copies")?.filter(|&k| k > 0) {
+        let _ = writeln!(
+            o,
+            "  {k} other copy(ies) of libcgofix.so loaded late stayed inactive"
+        );
+    }
 
     if let Some(s) = top.sub("signals")? {
         let names = s.field("suspend_signals", "a list of strings", |x| {
@@ -243,14 +254,15 @@ pub fn summarise_all(text: &str) -> Result<(String, Vec<Value>), String> {
 mod tests {
     use super::*;
 
-    pub const SAMPLE: &str = r#"{"cgofix": "0.1.0", "pid": 4242, "exe": "/usr/bin/bun", "signals": {"suspend_signals": ["SIGPWR"], "onstack_added": 3, "onstack_refused": 1}, "threads": {"created": 12, "stack_raised": 5}, "napi": {"queue_async_work_calls": 20}, "modules": [{"path": "/app/addon.node", "go_version": "go1.27.3", "buildmode": "c-shared", "napi_patched": true, "go_init_hook": "ran", "napi_async_calls": 20}, {"path": "/app/plain.node", "go_version": null, "buildmode": null, "napi_patched": false, "go_init_hook": "not-go", "napi_async_calls": 0}]}"#;
+    pub const SAMPLE: &str = r#"{"cgofix": "0.1.0", "pid": 4242, "exe": "/usr/bin/bun", "mode": "in-process", "inactive_copies": 1, "signals": {"suspend_signals": ["SIGPWR"], "onstack_added": 3, "onstack_refused": 1}, "threads": {"created": 12, "stack_raised": 5}, "napi": {"queue_async_work_calls": 20}, "modules": [{"path": "/app/addon.node", "go_version": "go1.27.3", "buildmode": "c-shared", "napi_patched": true, "go_init_hook": "ran", "napi_async_calls": 20}, {"path": "/app/plain.node", "go_version": null, "buildmode": null, "napi_patched": false, "go_init_hook": "not-go", "napi_async_calls": 0}]}"#;
 
     #[test]
     fn sample() {
         let (s, vals) = summarise_all(SAMPLE).unwrap();
         assert_eq!(vals.len(), 1);
         for want in [
-            "process 4242 (/usr/bin/bun), cgofix 0.1.0",
+            "process 4242 (/usr/bin/bun), cgofix 0.1.0, in-process",
+            "1 other copy(ies) of libcgofix.so loaded late stayed inactive",
             "suspend signal(s) SIGPWR; SA_ONSTACK added to 3 handler(s), kept off 1",
             "threads: 12 created, 5 stack(s) raised",
             "N-API: 20 napi_queue_async_work",
