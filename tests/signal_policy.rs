@@ -154,39 +154,5 @@ fn suspend_handler_runs_on_the_thread_stack() {
         o.expect_success();
         lines_by_key(o.stdout())
     };
-    let plain = run_probe(false, &[]);
-    assert_eq!(plain["rounds"], "suspended=300");
-    assert_eq!(plain["on_alt"], "300", "control: {plain:?}");
-    assert_eq!(plain["reinstalled"].split(' ').nth(1), Some("onstack=1"));
-
-    for tramp in ["on", "off"] {
-        let m = run_probe(
-            true,
-            &[
-                ("CGOFIX_SUSPEND_SIGNALS", "SIGUSR2"),
-                ("CGOFIX_SUSPEND_TRAMPOLINE", tramp),
-            ],
-        );
-        let case = format!("trampoline {tramp}: {m:?}");
-        assert_eq!(m["rounds"], "suspended=300", "{case}");
-        assert_eq!(m["on_alt"], "0", "{case}");
-        assert_eq!(m["near_main"], "300", "{case}");
-        assert_eq!(m["ctx_ok"], "1", "{case}");
-        assert_eq!(m["errno_kept"], "1", "{case}");
-        for k in ["installed", "reinstalled"] {
-            assert_eq!(
-                m[k], "handler=1 onstack=0 flags=0x10000004 usr2_masked=1",
-                "{k} {case}"
-            );
-        }
-        assert_eq!(m["prev"], "handler=1", "{case}");
-        let kernel = if tramp == "on" {
-            "own=0 onstack=1"
-        } else {
-            "own=1 onstack=0"
-        };
-        assert_eq!(m["kernel"], kernel, "{case}");
-        assert_eq!(m["signal_ret"], "own=1", "{case}");
-        assert_eq!(m["ignored"], "is_ign=1", "{case}");
-    }
+    testkit::assert_suspendstack(run_probe);
 }

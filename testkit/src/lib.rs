@@ -72,6 +72,51 @@ pub fn lines_by_key(out: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// The assertions on tests/programs/suspendstack.c's output (JSC's suspend
+/// protocol on a thread with a sigaltstack), shared by the x86_64 and the
+/// aarch64 test. `probe(shim, env)` runs the program and returns its
+/// `key value` lines. Without the shim Go's SA_ONSTACK re-install puts the
+/// handler on the sigaltstack; with it (trampoline on or off) the handler
+/// runs on the interrupted thread's stack and every query reports the
+/// program's own handler without SA_ONSTACK.
+pub fn assert_suspendstack(probe: impl Fn(bool, &[(&str, &str)]) -> HashMap<String, String>) {
+    let plain = probe(false, &[]);
+    assert_eq!(plain["rounds"], "suspended=300");
+    assert_eq!(plain["on_alt"], "300", "control: {plain:?}");
+    assert_eq!(plain["reinstalled"].split(' ').nth(1), Some("onstack=1"));
+
+    for tramp in ["on", "off"] {
+        let m = probe(
+            true,
+            &[
+                ("CGOFIX_SUSPEND_SIGNALS", "SIGUSR2"),
+                ("CGOFIX_SUSPEND_TRAMPOLINE", tramp),
+            ],
+        );
+        let case = format!("trampoline {tramp}: {m:?}");
+        assert_eq!(m["rounds"], "suspended=300", "{case}");
+        assert_eq!(m["on_alt"], "0", "{case}");
+        assert_eq!(m["near_main"], "300", "{case}");
+        assert_eq!(m["ctx_ok"], "1", "{case}");
+        assert_eq!(m["errno_kept"], "1", "{case}");
+        for k in ["installed", "reinstalled"] {
+            assert_eq!(
+                m[k], "handler=1 onstack=0 flags=0x10000004 usr2_masked=1",
+                "{k} {case}"
+            );
+        }
+        assert_eq!(m["prev"], "handler=1", "{case}");
+        let kernel = if tramp == "on" {
+            "own=0 onstack=1"
+        } else {
+            "own=1 onstack=0"
+        };
+        assert_eq!(m["kernel"], kernel, "{case}");
+        assert_eq!(m["signal_ret"], "own=1", "{case}");
+        assert_eq!(m["ignored"], "is_ign=1", "{case}");
+    }
+}
+
 pub fn is_root() -> bool {
     // SAFETY: geteuid(2) has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
