@@ -180,22 +180,7 @@ fn packages_hold_what_they_promise() {
     }
 
     // The files: an x86-64 ELF library and executable at the glibc 2.17 floor.
-    let lib = plat.join("libcgofix.so");
-    let cli = plat.join("cgofix");
-    assert_eq!(elf_kind(&lib), (ET_DYN, EM_X86_64), "{}", lib.display());
-    // A PIE executable is ET_DYN too; what tells it from the library is
-    // that it runs.
-    assert_eq!(elf_kind(&cli).1, EM_X86_64, "{}", cli.display());
-    for f in [&lib, &cli] {
-        let floor = glibc_floor(f);
-        assert!(
-            floor <= (2, 17),
-            "{} requires GLIBC_{}.{}, above the packages' 2.17 (README, glibc)",
-            f.display(),
-            floor.0,
-            floor.1
-        );
-    }
+    let (lib, cli) = platform_files(&plat, EM_X86_64);
     let o = run(
         "packaged cgofix --help",
         command(&cli, false).arg("--help"),
@@ -249,6 +234,28 @@ fn arm64_cli(cli: &Path) -> Command {
     testkit::aarch64::command(cli, &[])
 }
 
+/// A platform package's library and executable: ELF files for `machine`
+/// that need no glibc above 2.17.
+fn platform_files(plat: &Path, machine: u16) -> (PathBuf, PathBuf) {
+    let lib = plat.join("libcgofix.so");
+    let cli = plat.join("cgofix");
+    assert_eq!(elf_kind(&lib), (ET_DYN, machine), "{}", lib.display());
+    // A PIE executable is ET_DYN too; what tells it from the library is
+    // that it runs (the callers run it).
+    assert_eq!(elf_kind(&cli).1, machine, "{}", cli.display());
+    for f in [&lib, &cli] {
+        let floor = glibc_floor(f);
+        assert!(
+            floor <= (2, 17),
+            "{} requires GLIBC_{}.{}, above the packages' 2.17 (README, glibc)",
+            f.display(),
+            floor.0,
+            floor.1
+        );
+    }
+    (lib, cli)
+}
+
 #[test]
 fn arm64_package_holds_aarch64_files_that_run() {
     let p = packed(VERSION);
@@ -268,20 +275,7 @@ fn arm64_package_holds_aarch64_files_that_run() {
     );
 
     // An aarch64 ELF library and executable at the glibc 2.17 floor.
-    let lib = plat.join("libcgofix.so");
-    let cli = plat.join("cgofix");
-    assert_eq!(elf_kind(&lib), (ET_DYN, EM_AARCH64), "{}", lib.display());
-    assert_eq!(elf_kind(&cli).1, EM_AARCH64, "{}", cli.display());
-    for f in [&lib, &cli] {
-        let floor = glibc_floor(f);
-        assert!(
-            floor <= (2, 17),
-            "{} requires GLIBC_{}.{}, above the packages' 2.17 (README, glibc)",
-            f.display(),
-            floor.0,
-            floor.1
-        );
-    }
+    let (lib, cli) = platform_files(&plat, EM_AARCH64);
     println!(
         "sizes: cgofix-{ARM64_PLATFORM}-{VERSION}.tgz {} B packed, {} B unpacked \
          (libcgofix.so {} B, cgofix {} B)",
