@@ -9,7 +9,8 @@
 //!   `bun:ffi` Go `.so`, an N-API Go `.node` and tfparse (PyPI, via
 //!   `bun:ffi`, tests/thirdparty.rs): finishes with register loaded through
 //!   bunfig.toml `preload` or a first `import`; the same app without
-//!   register hangs (killed at the timeout);
+//!   register hangs (killed at the timeout); and on aarch64 Bun 1.3.14
+//!   under qemu with the arm64 package (bunfig preload);
 //! * Go's rule (docs/background.md §2): a SIGUSR2 handler installed after
 //!   Go started gets `SA_ONSTACK` in Node (`node --import cgofix/register`)
 //!   and Bun 1.4.5 (bunfig preload), during a SIGUSR2 storm; without
@@ -554,4 +555,69 @@ fn go_library_loaded_before_register() {
         .unwrap_or_else(|| panic!("no pipe=0x..: {o:?}"));
     assert_ne!(pipe & SA_ONSTACK, 0, "SIGPIPE is not Go's: {o:?}");
     assert!(report::modules(&rep).is_empty(), "{rep}");
+}
+
+/// The arm64 package's register in aarch64 Bun 1.3.14 under qemu-user
+/// (docs/background.md §8): `cgofix` and `@cgofix/linux-arm64-gnu`
+/// unpacked into `node_modules` (npm and Bun on this x64 machine skip a
+/// package whose `cpu` is arm64), register through bunfig preload, the
+/// livelock fixture cross-built for arm64. The control without register
+/// hangs: killed 10 s after the WebAssembly step, with the loop raised as in
+/// tests/aarch64.rs, which makes the hang certain under qemu.
+#[test]
+fn livelock_fixed_in_process_on_aarch64_bun_1_3_14() {
+    const MARKER: &str = "CGOFIX-INFO livelock";
+    const STALL: Duration = Duration::from_secs(10);
+    const LIMIT: Duration = Duration::from_secs(120);
+    let packed = packed(VERSION);
+    let p = Project::new("inprocess aarch64");
+    let modules = p.app.join("node_modules");
+    for (tgz, dest) in [
+        (&packed.main, modules.join("cgofix")),
+        (&packed.arm64, modules.join(ARM64_PACKAGE)),
+    ] {
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        let mut c = Command::new("tar");
+        c.arg("xzf").arg(tgz).arg("-C").arg(dest.parent().unwrap());
+        run(format!("tar xzf {}", tgz.display()), c, FINISH_WITHIN).expect_success();
+        std::fs::rename(dest.parent().unwrap().join("package"), &dest).unwrap();
+    }
+    write_app_files(&p);
+    let module = aarch64::fixtures(Go::Newest).join("ffi.so");
+    let bun = aarch64::bun(AFFECTED_BUN);
+    let env = [
+        ("FIXTURE_WASM_ITERS", "3000000"),
+        ("CGOFIX_REPORT", "stderr"),
+    ];
+    let cmd = |how: Register| {
+        let mut c = aarch64::guest(&bun, None, &env);
+        match how {
+            Register::Bunfig => c.current_dir(p.app.join("preload")).arg("../run.cjs"),
+            _ => c.current_dir(&p.app).arg("run.cjs"),
+        };
+        c.arg(js("livelock.js")).arg(&module).arg("ffi");
+        assert_no_preload(&c);
+        c
+    };
+    let (fixed, control) = std::thread::scope(|s| {
+        let f = s.spawn(|| {
+            run(
+                format!("inprocess aarch64 livelock bun{AFFECTED_BUN} ffi.so Bunfig"),
+                cmd(Register::Bunfig),
+                LIMIT,
+            )
+        });
+        let c = s.spawn(|| {
+            run_past_marker(
+                format!("inprocess aarch64 livelock bun{AFFECTED_BUN} ffi.so Without"),
+                cmd(Register::Without),
+                MARKER,
+                STALL,
+                LIMIT,
+            )
+        });
+        (f.join().unwrap(), c.join().unwrap())
+    });
+    check_fixed(&fixed);
+    expect_hang(&control);
 }
