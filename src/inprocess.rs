@@ -83,18 +83,6 @@ fn hooks() -> [(&'static [u8], usize); 12] {
     ]
 }
 
-/// The loaded object whose segments hold `addr`.
-fn object_at(addr: usize) -> Option<LoadedObject> {
-    let mut found = None;
-    elf::for_each_object(|o| {
-        if o.contains(addr, 1) {
-            found = Some(*o);
-        }
-        found.is_none()
-    });
-    found
-}
-
 fn global(name: &std::ffi::CStr) -> usize {
     // SAFETY: RTLD_DEFAULT lookup of a NUL-terminated name.
     unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) as usize }
@@ -104,9 +92,9 @@ fn global(name: &std::ffi::CStr) -> usize {
 /// Compared by object, not by the marker's address: `cgofix_instance` as
 /// a value would be looked up globally and could be the other copy's.
 fn other_copy(addr: usize) -> Option<String> {
-    let obj = object_at(addr)?;
+    let obj = elf::object_at(addr)?;
     elf::lookup_dynsym(&obj, MARKER)?;
-    let own = object_at(own!(sigaction))?;
+    let own = elf::object_at(own!(sigaction))?;
     (obj.base != own.base).then(|| String::from_utf8_lossy(obj.name_bytes()).into_owned())
 }
 
@@ -145,7 +133,7 @@ pub fn detect() -> Detected {
     }
     // Another copy attached in-process (another package's register): some
     // object's slot for a hooked name leads into it.
-    let own_base = object_at(own!(sigaction)).map_or(0, |o| o.base);
+    let own_base = elf::object_at(own!(sigaction)).map_or(0, |o| o.base);
     let mut objects = Vec::new();
     elf::for_each_object(|o| {
         if o.base != own_base {
@@ -217,7 +205,7 @@ pub fn attach() {
     let mut bases = Vec::new();
     let mut add = |addr: usize| {
         if addr != 0
-            && let Some(o) = object_at(addr)
+            && let Some(o) = elf::object_at(addr)
             && !bases.contains(&o.base)
         {
             bases.push(o.base);

@@ -142,6 +142,19 @@ const DF_SYMBOLIC: u64 = 0x2;
 const DF_BIND_NOW: u64 = 0x8;
 const DF_1_NOW: u64 = 0x1;
 
+/// The loaded object whose mapped segments hold `addr`. Not
+/// async-signal-safe ([`for_each_object`] takes the loader's lock).
+pub fn object_at(addr: usize) -> Option<LoadedObject> {
+    let mut found = None;
+    for_each_object(|o| {
+        if o.contains(addr, 1) {
+            found = Some(*o);
+        }
+        found.is_none()
+    });
+    found
+}
+
 /// The parts of an object's dynamic section this crate uses. Addresses are
 /// run-time addresses (0 when the tag is absent); sizes are in bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -36,14 +36,7 @@ impl Provider {
     /// The object whose mapped segments hold `addr`. Not async-signal-safe
     /// (`dl_iterate_phdr` takes the loader lock).
     pub fn of(addr: usize) -> Option<Provider> {
-        let mut found = None;
-        elf::for_each_object(|o| {
-            if o.contains(addr, 1) {
-                found = Some(*o);
-            }
-            found.is_none()
-        });
-        let obj = found?;
+        let obj = elf::object_at(addr)?;
         Some(Provider {
             info: elf::dynamic_info(&obj)?,
             obj,
