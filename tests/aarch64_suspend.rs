@@ -14,9 +14,10 @@
 //! * tests/suspend_detection.rs `cpu_prof_trigger_on_1_4_3` and
 //!   tests/reliability.rs (Workers under `--cpu-prof`): aarch64 Bun 1.4.3,
 //!   the last Bun whose suspend handler needs the fix, hangs without the
-//!   shim (8 of 8 runs killed at 12-30 s when measured, so asserted) and
-//!   finishes with it (2 Workers x 5 rounds: 80 of 80 measured runs
-//!   finished). Crash and hang rates of the larger run (6 x 30) with the
+//!   shim (20 of 20 runs killed when measured: 8, then 12 more six at a
+//!   time at the 15 s limit, so asserted) and finishes with it (2 Workers x
+//!   5 rounds: 110 of 110 measured runs finished, the last 30 six at a
+//!   time). Crash and hang rates of the larger run (6 x 30) with the
 //!   trampoline on and off are a measurement, not a test:
 //!   `measure_cpu_prof_workers_trampoline_off`, run by scripts/soak.sh.
 //!   Measured under qemu (Go 1.27, `--cpu-prof-interval=100`): trampoline
