@@ -894,8 +894,8 @@ fn static_binary_ignores_the_preload() {
 /// only checks the control.
 #[test]
 fn setuid_binary_ignores_the_preload() {
-    let dir = tempdir("setuid");
-    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    // Outside the checkout: `nobody` must reach the files.
+    let dir = public_tempdir("setuid");
     let plain = dir.join("secureprobe");
     std::fs::copy(c_program("secureprobe", &[]), &plain).unwrap();
     // A shim copy readable by `nobody`, whatever the checkout's permissions.
@@ -940,7 +940,9 @@ fn setuid_binary_ignores_the_preload() {
 
 #[test]
 fn missing_or_bad_preload_path_still_runs() {
-    let dir = tempdir("bad preload");
+    // Outside the checkout: the unreadable case below runs as `nobody`,
+    // who must reach the directory for "unreadable" to be what fails.
+    let dir = public_tempdir("bad preload");
     let junk = dir.join("junk.so");
     std::fs::write(&junk, "not an ELF file at all\n".repeat(64)).unwrap();
     let missing = dir.join("missing/libcgofix.so");

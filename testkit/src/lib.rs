@@ -129,8 +129,19 @@ pub struct TempDir(Option<tempfile::TempDir>);
 /// A [`TempDir`] named after `case`. Mode 0755, not tempfile's 0700: tests
 /// run programs in it as the unprivileged user `nobody`.
 pub fn tempdir(case: &str) -> TempDir {
-    let base = root().join("target/tmp");
-    std::fs::create_dir_all(&base).unwrap();
+    tempdir_in(&root().join("target/tmp"), case)
+}
+
+/// A [`TempDir`] in the system's temporary directory (`/tmp`), for files
+/// another user must reach: the checkout may sit under a directory only its
+/// owner can enter (CI clones into `mktemp -d`, mode 0700), which a 0755
+/// directory inside it does not fix.
+pub fn public_tempdir(case: &str) -> TempDir {
+    tempdir_in(&std::env::temp_dir(), case)
+}
+
+fn tempdir_in(base: &Path, case: &str) -> TempDir {
+    std::fs::create_dir_all(base).unwrap();
     let prefix: String = case
         .chars()
         .map(|c| {
@@ -145,7 +156,7 @@ pub fn tempdir(case: &str) -> TempDir {
     let d = tempfile::Builder::new()
         .prefix(&prefix)
         .permissions(std::fs::Permissions::from_mode(0o755))
-        .tempdir_in(&base)
+        .tempdir_in(base)
         .unwrap_or_else(|e| panic!("{case}: temp dir in {}: {e}", base.display()));
     TempDir(Some(d))
 }
