@@ -17,6 +17,7 @@
 //! signal can be protected (README "Performance", start-up rows).
 
 pub mod config;
+mod deferred;
 pub mod dl;
 pub mod env;
 pub mod goinit;
@@ -27,6 +28,7 @@ pub mod loader;
 pub mod loading;
 pub mod log;
 pub mod napi;
+mod primitives;
 pub mod rawsig;
 pub mod registry;
 pub mod report;

@@ -686,6 +686,45 @@ fn unversioned_imports(dump: &str) -> Vec<String> {
         .collect()
 }
 
+/// Every imported name in an `objdump -T` listing, without its version.
+fn imports(dump: &str) -> Vec<String> {
+    dump.lines()
+        .filter(|l| l.contains("*UND*"))
+        .filter_map(|l| l.split_whitespace().last().map(str::to_string))
+        .collect()
+}
+
+/// The names src/deferred.rs's `deferred!` list (`0 abort 1 calloc ...`)
+/// and src/primitives.rs's `.hidden` directives define in the library.
+fn own_definitions() -> Vec<String> {
+    let read = |f: &str| std::fs::read_to_string(root().join(f)).expect(f);
+    let deferred = read("src/deferred.rs");
+    let start = deferred.find("\ndeferred! {").expect("the deferred! list") + 12;
+    let end = start + deferred[start..].find('}').expect("end of the list");
+    let mut names: Vec<String> = deferred[start..end]
+        .split_whitespace()
+        .filter(|w| !w.chars().all(|c| c.is_ascii_digit()))
+        .map(str::to_string)
+        .collect();
+    assert!(
+        names.len() >= 20 && names.iter().any(|n| n == "malloc"),
+        "{names:?}"
+    );
+    let primitives = read("src/primitives.rs");
+    let before = names.len();
+    names.extend(
+        primitives
+            .split("\".hidden ")
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next().map(str::to_string)),
+    );
+    assert!(
+        names[before..].iter().any(|n| n == "memcpy") && names.len() - before >= 10,
+        "{names:?}"
+    );
+    names
+}
+
 /// The library the images ship, preloaded into the real hang: Bun 1.3.14,
 /// a Go c-shared `.node`, one WebAssembly call. Finishing proves it loads
 /// and works, not only that it links.
@@ -751,6 +790,20 @@ fn check_library(p: &Path, arch: Arch, floor: (u32, u32), what: &str) {
     assert!(
         unversioned.is_empty(),
         "{what} {} imports {unversioned:?} without a symbol version: resolve them at run time",
+        p.display()
+    );
+    // Names src/deferred.rs binds at their first call and src/primitives.rs
+    // defines: an import of one is a symbol lookup in every process start
+    // again (README "Performance", fourth round), e.g. if their assembly
+    // were not linked.
+    let own = own_definitions();
+    let imported: Vec<String> = imports(&dump)
+        .into_iter()
+        .filter(|i| own.contains(i))
+        .collect();
+    assert!(
+        imported.is_empty(),
+        "{what} {} imports {imported:?}, which src/deferred.rs or src/primitives.rs define",
         p.display()
     );
     // The unwinder is linked in privately (build.rs; the zig build brings
