@@ -275,11 +275,12 @@ unsafe fn policy_sigaction(sig: c_int, act: *const SigAction, old: *mut SigActio
     let r = match unsafe { act.as_ref() } {
         // SAFETY: a query, pass-through.
         None => unsafe { real_sigaction(sig, act, old) },
+        // Two arms and a default, not one arm per plan: a four-way match
+        // compiles to a jump table in .rodata, whose page every forked
+        // child of a preloaded shell faulted in when it reset its handlers
+        // before `exec` (`perf record -e page-faults`, README
+        // "Performance", fourth round).
         Some(req) => match adjusted(sig, req, cfg) {
-            // SAFETY: pass-through.
-            Plan::AsIs => unsafe { real_sigaction(sig, act, old) },
-            // SAFETY: a query: `old` gets what stays installed.
-            Plan::Keep => unsafe { real_sigaction(sig, ptr::null(), old) },
             Plan::Flags(flags) => {
                 // A stack copy: the caller's struct is const and may be shared.
                 // Field by field, so the 128-byte mask is copied inline rather
@@ -308,6 +309,13 @@ unsafe fn policy_sigaction(sig: c_int, act: *const SigAction, old: *mut SigActio
                     trampoline::set_record(sig, before);
                 }
                 r
+            }
+            plan => {
+                // AsIs: pass-through; Keep: a query, so that `old` gets what
+                // stays installed.
+                let act = if plan == Plan::Keep { ptr::null() } else { act };
+                // SAFETY: the caller's arguments, or a query.
+                unsafe { real_sigaction(sig, act, old) }
             }
         },
     };
