@@ -4,6 +4,7 @@
 //! Bad input never crashes: it yields one warning line naming the variable,
 //! the bad value and the default that is used instead.
 
+use crate::names::Names;
 use crate::sigset::SigSet;
 
 /// How the host's thread-suspend signals are chosen.
@@ -79,7 +80,7 @@ impl Default for Config {
 
 /// The library's switches (README "Configuration"); any other `CGOFIX_*`
 /// name is reported, with a "did you mean" among these.
-pub const KNOWN: &[&str] = &[
+pub static KNOWN: Names<26, 12> = Names::new([
     "CGOFIX_DISABLE",
     "CGOFIX_ONSTACK",
     "CGOFIX_SUSPEND_SIGNALS",
@@ -92,7 +93,7 @@ pub const KNOWN: &[&str] = &[
     "CGOFIX_REPORT",
     "CGOFIX_LOG",
     "CGOFIX_LOG_FILE",
-];
+]);
 /// Not switches of the library but user-facing inputs of the product's own
 /// scripts, which users export and which then reach preloaded processes:
 /// `CGOFIX_LIB` (scripts/run-with-shim.sh and `cgofix run`) and
@@ -252,7 +253,7 @@ pub fn parse<'a>(vars: impl IntoIterator<Item = (&'a str, &'a str)>) -> (Config,
                 let unknown = &unknown.escape_debug().to_string();
                 let best = KNOWN
                     .iter()
-                    .map(|k| (distance(unknown, k), *k))
+                    .map(|k| (distance(unknown, k), k))
                     .min()
                     .filter(|(dist, _)| *dist <= 3);
                 warn.push(match best {
@@ -416,7 +417,7 @@ mod tests {
             );
         }
         // Product variables are not harness names and vice versa.
-        for k in KNOWN.iter().chain(WRAPPER_VARS) {
+        for k in KNOWN.iter().chain(WRAPPER_VARS.iter().copied()) {
             assert!(
                 k.starts_with("CGOFIX_") && !k.starts_with("CGOFIXTEST"),
                 "{k}"

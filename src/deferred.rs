@@ -36,18 +36,14 @@
 //! was linked against) ends the process with one line on stderr at its
 //! first call, where the loader would have refused to load the library.
 
+use crate::names::Names;
 use std::ffi::CStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 macro_rules! deferred {
     ($($index:literal $name:ident)*) => {
-        const NAMES: &[&CStr] = &[$(
-            // A literal with exactly one NUL, at its end.
-            match CStr::from_bytes_with_nul(concat!(stringify!($name), "\0").as_bytes()) {
-                Ok(c) => c,
-                Err(_) => panic!("bad name"),
-            }
-        ),*];
+        /// The names by index, as C strings without relocations.
+        static NAMES: Names<21, COUNT> = Names::new([$(stringify!($name)),*]);
 
         #[cfg(target_arch = "x86_64")]
         core::arch::global_asm!(
@@ -107,7 +103,6 @@ deferred! {
 }
 
 const COUNT: usize = 27;
-const _: () = assert!(NAMES.len() == COUNT, "one slot per deferred name");
 
 /// Filled by [`bind`]; zero (in `.bss`: no relocation, no page touched at
 /// start-up) until the name's first call.
@@ -207,7 +202,7 @@ core::arch::global_asm!(
 /// must not call any deferred name (it would recurse), and cannot panic:
 /// an `extern "C"` fn aborts rather than unwind.
 extern "C" fn bind(index: usize) -> usize {
-    let (Some(name), Some(slot)) = (NAMES.get(index), SLOTS.get(index)) else {
+    let (Some(name), Some(slot)) = (NAMES.c_str(index), SLOTS.get(index)) else {
         die(b"?");
     };
     let addr = resolve(name);
@@ -251,7 +246,8 @@ mod tests {
 
     #[test]
     fn every_name_binds_to_what_dlsym_returns() {
-        for name in NAMES {
+        assert_eq!(NAMES.iter().count(), COUNT);
+        for name in (0..COUNT).filter_map(|i| NAMES.c_str(i)) {
             // SAFETY: a NUL-terminated name; RTLD_DEFAULT is a pseudo-handle.
             let want = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) } as usize;
             if want == 0 {

@@ -52,13 +52,25 @@ unsafe extern "C" fn queue_async_work<const N: usize>(
     unsafe { std::mem::transmute::<usize, QueueFn>(real)(env, work) }
 }
 
-macro_rules! wrappers {
-    ($($n:literal)*) => { [$(queue_async_work::<$n> as QueueFn),*] };
+/// The wrapper for module slot `slot`. A `match`, not a table of function
+/// pointers: a table was 64 pointers for the loader to relocate in every
+/// process start and 512 bytes of RELRO data (README "Performance",
+/// fourth round); LLVM turns the match into position-relative offsets.
+fn wrapper(slot: usize) -> Option<usize> {
+    macro_rules! pick {
+        ($($n:literal)*) => {
+            match slot {
+                $($n => queue_async_work::<$n> as QueueFn as usize,)*
+                _ => return None,
+            }
+        };
+    }
+    const _: () = assert!(MAX_TRACKED == 64, "one wrapper per tracked slot");
+    Some(pick!(
+        0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
+        32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63
+    ))
 }
-static WRAPPERS: [QueueFn; MAX_TRACKED] = wrappers!(
-    0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31
-    32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58 59 60 61 62 63
-);
 
 /// The host's `napi_queue_async_work`, looked up once it exists (the host
 /// may not be an N-API host at all: then 0 and nothing is patched).
@@ -90,7 +102,13 @@ pub struct Patch {
 /// Points `obj`'s GOT slots for `napi_queue_async_work` at `slot`'s wrapper.
 /// Call only after `prepare()` returned true.
 pub fn patch(obj: &LoadedObject, slot: usize) -> Patch {
-    let result = got::patch_imports(obj, SYMBOL, WRAPPERS[slot] as usize);
+    let Some(wrapper) = wrapper(slot) else {
+        return Patch {
+            patched: false,
+            protect_errno: None,
+        };
+    };
+    let result = got::patch_imports(obj, SYMBOL, wrapper);
     let stats = result.stats().unwrap_or_default();
     Patch {
         patched: stats.slots_written + stats.already_patched > 0,

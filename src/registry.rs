@@ -22,6 +22,7 @@
 //! under it, so a library constructor that creates a thread inside `dlopen`
 //! cannot deadlock against another thread's `dlopen` bookkeeping.
 
+use crate::lazy_table::LazyTable;
 use interpose::elf::{self, LoadedObject};
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
@@ -33,10 +34,8 @@ pub const CAPACITY: usize = 256;
 pub const MAX_TRACKED: usize = 64;
 
 /// An entry no longer in use (its object was unloaded); reusable.
-/// Zero, so that the table is zero-initialised: it lives in `.bss` rather
-/// than taking 8 KiB of `.data`, which spread the data the loader writes at
-/// start-up (relocated pointers) over one more page, faulted in by every
-/// process (README "Performance", third round).
+/// Zero, so that a freshly mapped table is all free (`LazyTable`: mapped
+/// at the first classification, not a static, README "Performance").
 const FREE: usize = 0;
 
 struct Entry {
@@ -51,14 +50,8 @@ struct Entry {
     examined: AtomicBool,
 }
 
-static ENTRIES: [Entry; CAPACITY] = [const {
-    Entry {
-        base: AtomicUsize::new(FREE),
-        go_start: AtomicUsize::new(0),
-        go_end: AtomicUsize::new(0),
-        examined: AtomicBool::new(false),
-    }
-}; CAPACITY];
+// SAFETY: an all-zero Entry is a free entry (atomics; FREE is 0).
+static ENTRIES: LazyTable<Entry, CAPACITY> = unsafe { LazyTable::new() };
 /// Entries ever used: the prefix readers scan.
 static HIGH: AtomicUsize = AtomicUsize::new(0);
 
@@ -314,7 +307,7 @@ fn find(base: usize) -> Option<&'static Entry> {
         return None;
     }
     let n = HIGH.load(Ordering::Acquire).min(CAPACITY);
-    ENTRIES[..n]
+    ENTRIES.get()?[..n]
         .iter()
         .find(|e| e.base.load(Ordering::Acquire) == base)
 }
@@ -330,14 +323,15 @@ fn insert(base: usize, go: Option<(usize, usize)>) -> Option<&'static Entry> {
         return Some(e);
     }
     let n = HIGH.load(Ordering::Acquire);
-    let e = match ENTRIES[..n.min(CAPACITY)]
+    let entries = ENTRIES.get_or_map()?;
+    let e = match entries[..n.min(CAPACITY)]
         .iter()
         .find(|e| e.base.load(Ordering::Acquire) == FREE)
     {
         Some(e) => e,
         None if n < CAPACITY => {
             HIGH.store(n + 1, Ordering::Release);
-            &ENTRIES[n]
+            &entries[n]
         }
         None => return None,
     };
@@ -352,12 +346,15 @@ fn insert(base: usize, go: Option<(usize, usize)>) -> Option<&'static Entry> {
 }
 
 /// Whether `addr` lies in a Go object's code. Async-signal-safe (atomic
-/// loads over a fixed array). An entry being reused for a newly loaded
+/// loads over a table mapped once). An entry being reused for a newly loaded
 /// object may be missed for the instant of its rewrite; that object's own
 /// handlers are not installed yet.
 pub fn is_go_code(addr: usize) -> bool {
     let n = HIGH.load(Ordering::Acquire).min(CAPACITY);
-    ENTRIES[..n].iter().any(|e| {
+    let Some(entries) = ENTRIES.get() else {
+        return false;
+    };
+    entries[..n].iter().any(|e| {
         let s = e.go_start.load(Ordering::Acquire);
         s != 0 && addr >= s && addr < e.go_end.load(Ordering::Acquire)
     })
@@ -437,7 +434,10 @@ pub fn after_dlclose(settle: impl Fn(usize) -> (u64, InitState)) {
 /// Caller holds `LOCK`.
 fn forget_absent(present: &[usize]) {
     let n = HIGH.load(Ordering::Acquire).min(CAPACITY);
-    for e in &ENTRIES[..n] {
+    let Some(entries) = ENTRIES.get() else {
+        return;
+    };
+    for e in &entries[..n] {
         let b = e.base.load(Ordering::Acquire);
         if b != FREE && !present.contains(&b) {
             // Start first: readers stop matching the range before the

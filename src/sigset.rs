@@ -1,6 +1,8 @@
 //! A tiny signal set (bit `n` = signal `n`, 1..=64) that fits in an atomic,
 //! and signal-name parsing.
 
+use crate::names::Names;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct SigSet(pub u64);
 
@@ -23,39 +25,42 @@ impl SigSet {
     }
 }
 
-const NAMES: &[(&str, i32)] = &[
-    ("HUP", libc::SIGHUP),
-    ("INT", libc::SIGINT),
-    ("QUIT", libc::SIGQUIT),
-    ("ILL", libc::SIGILL),
-    ("TRAP", libc::SIGTRAP),
-    ("ABRT", libc::SIGABRT),
-    ("BUS", libc::SIGBUS),
-    ("FPE", libc::SIGFPE),
-    ("KILL", libc::SIGKILL),
-    ("USR1", libc::SIGUSR1),
-    ("SEGV", libc::SIGSEGV),
-    ("USR2", libc::SIGUSR2),
-    ("PIPE", libc::SIGPIPE),
-    ("ALRM", libc::SIGALRM),
-    ("TERM", libc::SIGTERM),
-    ("STKFLT", libc::SIGSTKFLT),
-    ("CHLD", libc::SIGCHLD),
-    ("CONT", libc::SIGCONT),
-    ("STOP", libc::SIGSTOP),
-    ("TSTP", libc::SIGTSTP),
-    ("TTIN", libc::SIGTTIN),
-    ("TTOU", libc::SIGTTOU),
-    ("URG", libc::SIGURG),
-    ("XCPU", libc::SIGXCPU),
-    ("XFSZ", libc::SIGXFSZ),
-    ("VTALRM", libc::SIGVTALRM),
-    ("PROF", libc::SIGPROF),
-    ("WINCH", libc::SIGWINCH),
-    ("IO", libc::SIGIO),
-    ("PWR", libc::SIGPWR),
-    ("SYS", libc::SIGSYS),
-];
+/// Signals 1-31 by number (entry i is signal i + 1; the generic Linux
+/// numbering, which x86_64 and aarch64 share: asm-generic/signal.h),
+/// without pointers to relocate ([`Names`]).
+static SIGNALS: Names<10, 31> = Names::new([
+    "SIGHUP",
+    "SIGINT",
+    "SIGQUIT",
+    "SIGILL",
+    "SIGTRAP",
+    "SIGABRT",
+    "SIGBUS",
+    "SIGFPE",
+    "SIGKILL",
+    "SIGUSR1",
+    "SIGSEGV",
+    "SIGUSR2",
+    "SIGPIPE",
+    "SIGALRM",
+    "SIGTERM",
+    "SIGSTKFLT",
+    "SIGCHLD",
+    "SIGCONT",
+    "SIGSTOP",
+    "SIGTSTP",
+    "SIGTTIN",
+    "SIGTTOU",
+    "SIGURG",
+    "SIGXCPU",
+    "SIGXFSZ",
+    "SIGVTALRM",
+    "SIGPROF",
+    "SIGWINCH",
+    "SIGIO",
+    "SIGPWR",
+    "SIGSYS",
+]);
 
 /// `SIGPWR`, `pwr`, `30`, `RTMIN+2` -> signal number (1..=64).
 pub fn parse_signal(tok: &str) -> Option<i32> {
@@ -71,7 +76,10 @@ pub fn parse_signal(tok: &str) -> Option<i32> {
         let n = min.checked_add(off)?;
         return (n <= max).then_some(n);
     }
-    NAMES.iter().find(|(n, _)| *n == bare).map(|(_, s)| *s)
+    SIGNALS
+        .iter()
+        .position(|n| n.strip_prefix("SIG") == Some(bare))
+        .map(|i| i as i32 + 1)
 }
 
 /// glibc's `SIGRTMIN` and `SIGRTMAX`. Its `__libc_current_sigrtmin/max`
@@ -94,42 +102,7 @@ fn rt_range() -> Option<(i32, i32)> {
 
 /// `30` -> `"SIGPWR"`; async-signal-safe (returns a static string).
 pub fn signal_name(sig: i32) -> Option<&'static str> {
-    const FULL: &[&str] = &[
-        "SIGHUP",
-        "SIGINT",
-        "SIGQUIT",
-        "SIGILL",
-        "SIGTRAP",
-        "SIGABRT",
-        "SIGBUS",
-        "SIGFPE",
-        "SIGKILL",
-        "SIGUSR1",
-        "SIGSEGV",
-        "SIGUSR2",
-        "SIGPIPE",
-        "SIGALRM",
-        "SIGTERM",
-        "SIGSTKFLT",
-        "SIGCHLD",
-        "SIGCONT",
-        "SIGSTOP",
-        "SIGTSTP",
-        "SIGTTIN",
-        "SIGTTOU",
-        "SIGURG",
-        "SIGXCPU",
-        "SIGXFSZ",
-        "SIGVTALRM",
-        "SIGPROF",
-        "SIGWINCH",
-        "SIGIO",
-        "SIGPWR",
-        "SIGSYS",
-    ];
-    usize::try_from(sig - 1)
-        .ok()
-        .and_then(|i| FULL.get(i).copied())
+    SIGNALS.get(usize::try_from(sig - 1).ok()?)
 }
 
 #[cfg(test)]
@@ -158,6 +131,49 @@ mod tests {
         ] {
             assert_eq!(parse_signal(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn numbering_is_libc_s() {
+        for (name, sig) in [
+            ("SIGHUP", libc::SIGHUP),
+            ("SIGINT", libc::SIGINT),
+            ("SIGQUIT", libc::SIGQUIT),
+            ("SIGILL", libc::SIGILL),
+            ("SIGTRAP", libc::SIGTRAP),
+            ("SIGABRT", libc::SIGABRT),
+            ("SIGBUS", libc::SIGBUS),
+            ("SIGFPE", libc::SIGFPE),
+            ("SIGKILL", libc::SIGKILL),
+            ("SIGUSR1", libc::SIGUSR1),
+            ("SIGSEGV", libc::SIGSEGV),
+            ("SIGUSR2", libc::SIGUSR2),
+            ("SIGPIPE", libc::SIGPIPE),
+            ("SIGALRM", libc::SIGALRM),
+            ("SIGTERM", libc::SIGTERM),
+            ("SIGSTKFLT", libc::SIGSTKFLT),
+            ("SIGCHLD", libc::SIGCHLD),
+            ("SIGCONT", libc::SIGCONT),
+            ("SIGSTOP", libc::SIGSTOP),
+            ("SIGTSTP", libc::SIGTSTP),
+            ("SIGTTIN", libc::SIGTTIN),
+            ("SIGTTOU", libc::SIGTTOU),
+            ("SIGURG", libc::SIGURG),
+            ("SIGXCPU", libc::SIGXCPU),
+            ("SIGXFSZ", libc::SIGXFSZ),
+            ("SIGVTALRM", libc::SIGVTALRM),
+            ("SIGPROF", libc::SIGPROF),
+            ("SIGWINCH", libc::SIGWINCH),
+            ("SIGIO", libc::SIGIO),
+            ("SIGPWR", libc::SIGPWR),
+            ("SIGSYS", libc::SIGSYS),
+        ] {
+            assert_eq!(
+                (signal_name(sig), parse_signal(name)),
+                (Some(name), Some(sig))
+            );
+        }
+        assert_eq!((signal_name(0), signal_name(32)), (None, None));
     }
 
     #[test]

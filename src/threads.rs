@@ -26,6 +26,7 @@
 //! thread (measured with callgrind). Only when all pool slots are in flight
 //! does the record come from malloc.
 
+use crate::lazy_table::LazyTable;
 use crate::log::Size;
 use crate::{loading, registry, state, stats};
 use interpose::{RealFn, hook, own, page_size};
@@ -185,11 +186,28 @@ struct RecordPool {
 // `busy`) and then by the one child it was handed to.
 unsafe impl Sync for RecordPool {}
 
-static POOL: RecordPool = RecordPool {
-    busy: [const { AtomicBool::new(false) }; POOL_SLOTS],
-    recs: [const { UnsafeCell::new(MaybeUninit::uninit()) }; POOL_SLOTS],
-    hint: AtomicUsize::new(0),
-};
+// SAFETY: an all-zero pool has every slot free (`busy` false, `hint` 0,
+// records uninitialised). Mapped at the first `pthread_create`, not a
+// static (`LazyTable`, README "Performance").
+static POOL: LazyTable<RecordPool, 1> = unsafe { LazyTable::new() };
+
+/// A start record from the pool, or a malloc'ed one, or null.
+fn claim_record() -> *mut StartRecord {
+    match POOL.get_or_map() {
+        Some([pool]) => pool.claim(),
+        // SAFETY: malloc of a plain struct; the caller checks for null.
+        None => unsafe { libc::malloc(size_of::<StartRecord>()) as *mut StartRecord },
+    }
+}
+
+/// Returns a record obtained from `claim_record`.
+fn release_record(rec: *mut StartRecord) {
+    match POOL.get() {
+        Some([pool]) => pool.release(rec),
+        // SAFETY: no pool, so it came from malloc in `claim_record`.
+        None => unsafe { libc::free(rec as *mut c_void) },
+    }
+}
 
 impl RecordPool {
     /// A free slot's record pointer, or a malloc'ed one, or null.
@@ -231,7 +249,7 @@ unsafe extern "C-unwind" fn start_with_mask(p: *mut c_void) -> *mut c_void {
     // and pthread_exit/cancellation unwind through here like any frame.
     unsafe {
         let StartRecord { start, arg, mask } = ptr::read(rec);
-        POOL.release(rec);
+        release_record(rec);
         // Resolved: `create_masked` only runs with every helper.
         if let Some(sigmask) = SIGMASK.get() {
             sigmask(libc::SIG_SETMASK, &mask, ptr::null_mut());
@@ -354,7 +372,7 @@ unsafe fn create_masked(
     start: StartFn,
     arg: *mut c_void,
 ) -> c_int {
-    let rec = POOL.claim();
+    let rec = claim_record();
     if rec.is_null() {
         // SAFETY: without memory for the record, behave as without the shim.
         return unsafe { real(thread, attr, Some(start), arg) };
@@ -379,7 +397,7 @@ unsafe fn create_masked(
     unsafe { (h.sigmask)(libc::SIG_SETMASK, old.as_ptr(), ptr::null_mut()) };
     if r != 0 {
         // The child never ran: the record is still ours.
-        POOL.release(rec);
+        release_record(rec);
     }
     r
 }

@@ -28,10 +28,19 @@
 #[path = "../src/config.rs"]
 mod config;
 #[allow(dead_code)]
+#[path = "../src/names.rs"]
+mod names;
+#[allow(dead_code)]
 #[path = "../src/sigset.rs"]
 mod sigset;
 
 use config::{Config, KNOWN, LogLevel, SuspendMode, WRAPPER_VARS};
+
+/// `config::KNOWN` (a table of inline names) as a slice.
+fn known() -> &'static [&'static str] {
+    static LIST: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    LIST.get_or_init(|| KNOWN.iter().collect())
+}
 use sigset::SigSet;
 use std::time::Duration;
 
@@ -511,7 +520,7 @@ fn gen_value(r: &mut Rng, name: &str) -> String {
 /// A switch name with one edit after the `CGOFIX_` prefix, and the name it
 /// came from (the result may happen to be a real name).
 fn gen_typo(r: &mut Rng) -> (String, &'static str) {
-    let base = *r.pick(KNOWN);
+    let base = *r.pick(known());
     let mut chars: Vec<char> = base.chars().collect();
     let at = 7 + r.below(chars.len() - 7);
     let c = *r.pick(&['A', 'E', 'K', 'S', '_', '1', 'Z']);
@@ -534,12 +543,12 @@ fn gen_unknown_name(r: &mut Rng) -> String {
                 .map(|_| *r.pick(&['A', 'Q', 'X', 'Z', '_', '9']))
                 .collect::<String>()
         ),
-        _ => format!("{}_EXTRA", r.pick(KNOWN)),
+        _ => format!("{}_EXTRA", r.pick(known())),
     }
 }
 
 fn gen_foreign_name(r: &mut Rng) -> String {
-    let k = r.pick(KNOWN);
+    let k = r.pick(known());
     match r.below(5) {
         0 => k.to_ascii_lowercase(),
         1 => format!("X{k}"),
@@ -692,7 +701,7 @@ fn typos_get_a_close_suggestion() {
     let mut checked = 0;
     for iter in 0..iters {
         let (typo, base) = gen_typo(&mut r);
-        if KNOWN.contains(&typo.as_str()) || WRAPPER_VARS.contains(&typo.as_str()) {
+        if known().contains(&typo.as_str()) || WRAPPER_VARS.contains(&typo.as_str()) {
             continue;
         }
         let (c, w) = one(&typo, "1");
@@ -705,7 +714,7 @@ fn typos_get_a_close_suggestion() {
             .strip_prefix(&head)
             .and_then(|s| s.strip_suffix("?)"))
             .unwrap_or_else(|| panic!("{typo}: {line}"));
-        assert!(KNOWN.contains(&s), "{typo}: suggested {s}");
+        assert!(known().contains(&s), "{typo}: suggested {s}");
         assert!(
             one_edit_apart(&typo, s),
             "{typo} (from {base}): suggested {s}, not one edit away"
@@ -790,7 +799,7 @@ fn check_any(seed: u64, iter: usize, name: &str, value: &str) -> bool {
         ensure(w.is_empty() && c == d, "a variable not ours had an effect");
         return false;
     }
-    if !KNOWN.contains(&name) {
+    if !known().contains(&name) {
         ensure(w.len() == 1, "unknown variable: not exactly one warning");
         ensure(
             w[0].starts_with(&format!(
@@ -826,7 +835,7 @@ fn garbage_never_panics_and_warns_in_shape() {
     let (mut silent, mut warned) = (0, 0);
     for iter in 0..iters {
         let name = match r.below(10) {
-            0..=5 => r.pick(KNOWN).to_string(),
+            0..=5 => r.pick(known()).to_string(),
             6 => r.pick(WRAPPER_VARS).to_string(),
             7 | 8 => gen_unknown_name(&mut r),
             _ => gen_foreign_name(&mut r),
@@ -855,7 +864,7 @@ fn whole_environments() {
         let mut env: Vec<(String, String)> = Vec::new();
         for _ in 0..r.below(12) {
             let name = match r.below(4) {
-                0 | 1 => r.pick(KNOWN).to_string(),
+                0 | 1 => r.pick(known()).to_string(),
                 2 => gen_unknown_name(&mut r),
                 _ => gen_foreign_name(&mut r),
             };
@@ -876,7 +885,7 @@ fn whole_environments() {
         for (n, v) in &env {
             let (one_c, ws) = one(n, v);
             want_w.extend(ws);
-            if KNOWN.contains(&n.as_str()) {
+            if known().contains(&n.as_str()) {
                 copy_field(n, &mut want, &one_c);
             }
         }
@@ -909,7 +918,7 @@ fn generators_cover_the_bad_input_classes() {
     assert!(has(&|v| !v.is_ascii()), "non-ASCII");
     let names: Vec<String> = (0..2_000).map(|_| gen_unknown_name(&mut r)).collect();
     assert!(names.iter().all(|n| n.starts_with("CGOFIX_")));
-    assert!(names.iter().any(|n| !KNOWN.contains(&n.as_str())));
+    assert!(names.iter().any(|n| !known().contains(&n.as_str())));
 }
 
 // ------------------------------------------------ harness vs product names
@@ -1014,7 +1023,7 @@ fn harness_uses_no_other_cgofix_names() {
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();
         for name in cgofix_names(&text) {
-            if !KNOWN.contains(&name) && !WRAPPER_VARS.contains(&name) {
+            if !known().contains(&name) && !WRAPPER_VARS.contains(&name) {
                 strays.push(format!("{}: {name}", f.display()));
             }
         }

@@ -9,6 +9,8 @@ use libfuzzer_sys::fuzz_target;
 // ahead of AddressSanitizer's interceptors, and break ASan's thread tracking.
 #[path = "../../src/config.rs"]
 mod config;
+#[path = "../../src/names.rs"]
+mod names;
 #[path = "../../src/sigset.rs"]
 mod sigset;
 
