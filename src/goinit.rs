@@ -149,6 +149,9 @@ mod tests {
     #[test]
     fn runs_once_and_settles() {
         // The last slot: no real object gets it in a unit-test process.
+        // Taking a slot maps the table (a slot no `take_slot` backs is
+        // nobody's: `run_direct` would not see it).
+        assert!(registry::Rows::new().take_slot().is_some());
         let slot = registry::MAX_TRACKED - 1;
         arm(slot, InitState::Pending, 0, true);
         run_direct();

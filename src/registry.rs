@@ -59,22 +59,23 @@ static HIGH: AtomicUsize = AtomicUsize::new(0);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum InitState {
-    Pending = 0,
-    Running = 1,
-    Ran = 2,
-    Skipped = 3,
-    Failed = 4,
-    NotGo = 5,
+    /// Zero: the state of a slot in a freshly mapped table.
+    NotGo = 0,
+    Pending = 1,
+    Running = 2,
+    Ran = 3,
+    Skipped = 4,
+    Failed = 5,
 }
 
 impl InitState {
     pub fn from_u8(v: u8) -> Self {
         match v {
-            1 => InitState::Running,
-            2 => InitState::Ran,
-            3 => InitState::Skipped,
-            4 => InitState::Failed,
-            5 => InitState::NotGo,
+            0 => InitState::NotGo,
+            2 => InitState::Running,
+            3 => InitState::Ran,
+            4 => InitState::Skipped,
+            5 => InitState::Failed,
             _ => InitState::Pending,
         }
     }
@@ -102,21 +103,25 @@ pub struct Slot {
     pub direct: AtomicBool,
 }
 
-static SLOTS: [Slot; MAX_TRACKED] = [const {
-    Slot {
+// SAFETY: an all-zero Slot is an untracked one (no calls, NotGo, no wait).
+// Mapped when the first object gets a slot (`take_slot`), not a static
+// (`LazyTable`, README "Performance").
+static SLOTS: LazyTable<Slot, MAX_TRACKED> = unsafe { LazyTable::new() };
+
+/// Slot `i`. Only indices `take_slot` handed out are backed by the table;
+/// any other reads and writes a slot of its own that nothing reports.
+pub fn slot(i: usize) -> &'static Slot {
+    static UNTRACKED: Slot = Slot {
         calls: AtomicU64::new(0),
         state: AtomicU8::new(InitState::NotGo as u8),
         wait: AtomicUsize::new(0),
         direct: AtomicBool::new(false),
-    }
-}; MAX_TRACKED];
-
-pub fn slot(i: usize) -> &'static Slot {
-    &SLOTS[i]
+    };
+    SLOTS.get().and_then(|t| t.get(i)).unwrap_or(&UNTRACKED)
 }
 
 pub fn slots() -> impl Iterator<Item = (usize, &'static Slot)> {
-    SLOTS.iter().enumerate()
+    SLOTS.get().into_iter().flat_map(|t| t.iter().enumerate())
 }
 
 /// What the report says about one tracked object.
@@ -158,6 +163,8 @@ impl Rows {
 
     /// A free slot, or `None` when all `MAX_TRACKED` are in use.
     pub fn take_slot(&mut self) -> Option<usize> {
+        // No table (mmap failed): no slot, as when all are taken.
+        SLOTS.get_or_map()?;
         self.free_slots.pop().or_else(|| {
             (self.next_slot < MAX_TRACKED).then(|| {
                 self.next_slot += 1;
