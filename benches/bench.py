@@ -264,7 +264,12 @@ def main():
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("--only", choices=["startup"], help="only the start-up rows (spawn storm, loader)")
     ap.add_argument("--counters", action="store_true", help="also print deterministic start-up counters (valgrind)")
+    ap.add_argument("--lib", help="the library to measure instead of target/release/libcgofix.so, "
+                                  "e.g. the zig build docker/build-shim.sh prints")
     a = ap.parse_args()
+    if a.lib:
+        global LIB
+        LIB = os.path.abspath(a.lib)
     rounds = 5 if a.quick else a.rounds
     k = 1 if a.quick else 4
     if a.counters:

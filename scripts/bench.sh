@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Overhead benchmarks, with and without the shim, alternating A/B in one
 # run. Usage: scripts/bench.sh [--rounds N] [--quick] [--markdown]
-#                              [--only startup] [--counters]
+#                              [--only startup] [--counters] [--lib PATH]
 # --only startup: just the spawn storm and the loader rows (no Bun, Go, Node).
 # --counters: also print the deterministic start-up counters (valgrind).
+# --lib PATH: measure that library instead of target/release/libcgofix.so
+#   (e.g. the zig build: `docker/build-shim.sh` prints its path).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"

@@ -27,8 +27,9 @@
 
 use libc::{c_int, c_uint, c_void};
 
-/// `errno = e`; called by the assembly on a failed system call.
-extern "C" fn set_errno(e: c_int) {
+/// `errno = e`; called by the assembly on a failed system call, and by
+/// `rawsig`.
+pub(crate) extern "C" fn set_errno(e: c_int) {
     // SAFETY: __errno_location always returns this thread's errno slot.
     unsafe { *libc::__errno_location() = e };
 }

@@ -5,15 +5,11 @@
 //!
 //! SIGNAL-REACHABLE: raw system calls and stack copies only.
 
+use crate::primitives::set_errno;
 use libc::{c_int, sigaction as SigAction};
 
 /// The kernel flag for a user-supplied restorer; libc sets it itself.
 pub const SA_RESTORER: c_int = 0x0400_0000;
-
-fn set_errno(e: c_int) {
-    // SAFETY: __errno_location always returns this thread's errno slot.
-    unsafe { *libc::__errno_location() = e };
-}
 
 #[cfg(target_arch = "x86_64")]
 core::arch::global_asm!(
