@@ -22,7 +22,7 @@
 //!
 //! Not deferred: `__errno_location`, which signal-reachable code calls,
 //! because binding takes the loader's lock (`dl_iterate_phdr`; the other
-//! functions such code calls are the library's own, [`crate::primitives`]); the
+//! functions such code calls are the library's own, `primitives.rs`); the
 //! two binding itself needs (`dl_iterate_phdr`, `dlsym`); data (`environ`,
 //! `stderr`); ld.so's `__tls_get_addr`; and
 //! `_dl_find_object` (glibc 2.35), which the unwinder calls: it is what

@@ -8,7 +8,7 @@
 //! loads the library, ~700 instructions each, and for the `mem*`/`str*`
 //! family also a call of libc's IFUNC resolver (callgrind, a `/bin/true`
 //! start; README "Performance", fourth round). These are the imports that
-//! [`crate::deferred`] cannot bind lazily, because signal-reachable code
+//! `deferred.rs` cannot bind lazily, because signal-reachable code
 //! (the `sigaction` hook, the suspend trampoline) calls them: here there
 //! is nothing to bind, and each is async-signal-safe by construction.
 //!
