@@ -18,7 +18,10 @@
 //! default version (`interpose::elf::first_definition`, tested against
 //! `dlsym`), so a preloaded allocator or a program's own `malloc` is still
 //! the one used, as with the import. Every name here keeps, under its
-//! default version, the interface the library was linked against.
+//! default version, the interface the library was linked against, and is
+//! in libc.so.6 of every glibc from 2.17 (the zig build's floor) on, except
+//! the four `pthread_*` ones only the plain build (floor 2.35) references;
+//! `fstat64` and `stat64`, which are not (2.33), are `primitives.rs`'s.
 //!
 //! Not deferred: `__errno_location`, which signal-reachable code calls,
 //! because binding takes the loader's lock (`dl_iterate_phdr`; the other
@@ -95,14 +98,14 @@ macro_rules! deferred {
 }
 
 deferred! {
-    0 abort 1 calloc 2 close 3 free 4 fstat64 5 getcwd 6 getenv 7 lseek64
-    8 malloc 9 mmap64 10 munmap 11 open64 12 posix_memalign
-    13 __pthread_key_create 14 pthread_mutex_lock 15 pthread_mutex_unlock
-    16 pthread_once 17 read 18 readlink 19 realloc 20 realpath 21 stat64
-    22 __register_atfork 23 fprintf 24 fflush 25 snprintf 26 fwrite
+    0 abort 1 calloc 2 close 3 free 4 getcwd 5 getenv 6 lseek64 7 malloc
+    8 mmap64 9 munmap 10 open64 11 posix_memalign 12 __pthread_key_create
+    13 pthread_mutex_lock 14 pthread_mutex_unlock 15 pthread_once 16 read
+    17 readlink 18 realloc 19 realpath 20 __register_atfork 21 fprintf
+    22 fflush 23 snprintf 24 fwrite
 }
 
-const COUNT: usize = 27;
+const COUNT: usize = 25;
 
 /// Filled by [`bind`]; zero (in `.bss`: no relocation, no page touched at
 /// start-up) until the name's first call.

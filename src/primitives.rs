@@ -1,6 +1,7 @@
 //! The library's own memory and string primitives (`memcpy`, `memmove`,
 //! `memset`, `memcmp`, `bcmp`, `strlen`) and system call wrappers
-//! (`syscall`, `write`, `sigaltstack`, `gettid`, `statx`), defined hidden:
+//! (`syscall`, `write`, `sigaltstack`, `gettid`, `statx`, `fstat64`,
+//! `stat64`), defined hidden:
 //! the library's calls (and Rust std's, linked into it) bind to them at
 //! link time instead of importing libc's.
 //!
@@ -23,7 +24,12 @@
 //! https://sourceware.org/git/?p=glibc.git;a=blob;f=sysdeps/unix/sysv/linux/x86_64/syscall.S).
 //! `statx` differs from glibc's only on kernels older than 4.11, where
 //! this one fails with `ENOSYS` instead of emulating it; std then falls
-//! back to `stat64` itself.
+//! back to `stat64` itself. `fstat64` and `stat64` exist in libc.so.6 only
+//! since glibc 2.33 (before, `<sys/stat.h>` made them inline calls of
+//! `__fxstat64`/`__xstat64`), so the zig build, linked for glibc 2.17, could
+//! not bind them at run time there; glibc's `struct stat64` is the kernel's
+//! `struct stat` on x86_64 and aarch64, which both have `fstat` and
+//! `newfstatat`.
 
 use libc::{c_int, c_uint, c_void};
 
@@ -300,6 +306,16 @@ extern "C" fn statx(
     unsafe { libc::syscall(libc::SYS_statx, dirfd, path, flags, mask, buf) as c_int }
 }
 
+extern "C" fn fstat64(fd: c_int, buf: *mut libc::stat64) -> c_int {
+    // SAFETY: the caller's arguments, as for fstat(2).
+    unsafe { libc::syscall(libc::SYS_fstat, fd, buf) as c_int }
+}
+
+extern "C" fn stat64(path: *const libc::c_char, buf: *mut libc::stat64) -> c_int {
+    // SAFETY: the caller's arguments, as for stat(2).
+    unsafe { libc::syscall(libc::SYS_newfstatat, libc::AT_FDCWD, path, buf, 0) as c_int }
+}
+
 // Hidden aliases under the C names (as src/zig_imports.rs does): bound
 // inside this library at link time, never exported.
 core::arch::global_asm!(
@@ -316,7 +332,15 @@ core::arch::global_asm!(
     ".weak statx",
     ".hidden statx",
     ".set statx, {statx}",
+    ".globl fstat64",
+    ".hidden fstat64",
+    ".set fstat64, {fstat64}",
+    ".globl stat64",
+    ".hidden stat64",
+    ".set stat64, {stat64}",
     write = sym write,
+    fstat64 = sym fstat64,
+    stat64 = sym stat64,
     sigaltstack = sym sigaltstack,
     gettid = sym gettid,
     statx = sym statx,
@@ -417,6 +441,33 @@ mod tests {
             // SAFETY: a NUL-terminated buffer.
             assert_eq!(unsafe { libc::strlen(bytes.as_ptr().cast()) }, s.len());
         }
+    }
+
+    #[test]
+    fn stats_like_the_kernel() {
+        // A file of our own (under qemu-user, /proc/self/exe by path would
+        // be the emulator).
+        let path = std::env::temp_dir().join(format!("cgofix-stat-{}", std::process::id()));
+        std::fs::write(&path, [7u8; 1234]).unwrap();
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: valid paths and buffers; errno is this thread's.
+        unsafe {
+            let mut a: libc::stat64 = std::mem::zeroed();
+            let mut b: libc::stat64 = std::mem::zeroed();
+            assert_eq!(libc::stat64(c.as_ptr(), &mut a), 0);
+            let fd = libc::open(c.as_ptr(), libc::O_RDONLY);
+            assert!(fd >= 0);
+            assert_eq!(libc::fstat64(fd, &mut b), 0);
+            libc::close(fd);
+            assert_eq!((a.st_dev, a.st_ino, a.st_size), (b.st_dev, b.st_ino, 1234));
+            assert_eq!(a.st_mode & libc::S_IFMT, libc::S_IFREG);
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), 1234);
+            assert_eq!(libc::stat64(c"/nonexistent/x".as_ptr(), &mut a), -1);
+            assert_eq!(*libc::__errno_location(), libc::ENOENT);
+            assert_eq!(libc::fstat64(-1, &mut a), -1);
+            assert_eq!(*libc::__errno_location(), libc::EBADF);
+        }
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
