@@ -829,6 +829,45 @@ fn another_sigaction_preload_before_and_after() {
     }
 }
 
+/// The library binds std's allocation calls at their first call
+/// (src/deferred.rs) instead of importing them: they must still reach the
+/// definition the loader would have bound, an allocator preloaded before
+/// the shim (as jemalloc or tcmalloc is), not libc's directly.
+#[test]
+fn deferred_allocation_reaches_an_earlier_allocator_preload() {
+    let spy = cc("mallocspy", "libmallocspy.so", &["-shared", "-fPIC"])
+        .display()
+        .to_string();
+    let s = shim().display().to_string();
+    let dir = tempdir("mallocspy");
+    let report = dir.path().join("report.json");
+    let mut c = Command::new("/bin/true");
+    c.env("LD_PRELOAD", format!("{spy}:{s}"))
+        .env("SPY_OBJECT", &s)
+        // The exit report allocates (strings, the file): shim code calling
+        // malloc at exit, in a process that otherwise never would.
+        .env("CGOFIX_REPORT", &report);
+    let o = run("mallocspy", c, LIMIT);
+    o.expect_success();
+    let calls: u64 = o
+        .stderr()
+        .lines()
+        .find_map(|l| l.strip_prefix("mallocspy shim_calls="))
+        .and_then(|rest| rest.strip_suffix(" found=1"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "no spy line, or the shim's code was not found: {}",
+                o.stderr()
+            )
+        });
+    assert!(report.exists(), "the shim wrote no report: {}", o.stderr());
+    assert!(
+        calls > 0,
+        "the shim's allocations bypassed the allocator preloaded before it"
+    );
+}
+
 #[test]
 fn env_i_with_only_ld_preload() {
     let s = shim().display().to_string();
