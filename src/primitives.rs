@@ -316,35 +316,33 @@ extern "C" fn stat64(path: *const libc::c_char, buf: *mut libc::stat64) -> c_int
     unsafe { libc::syscall(libc::SYS_newfstatat, libc::AT_FDCWD, path, buf, 0) as c_int }
 }
 
-// Hidden aliases under the C names (as src/zig_imports.rs does): bound
-// inside this library at link time, never exported.
-core::arch::global_asm!(
-    ".globl write",
-    ".hidden write",
-    ".set write, {write}",
-    ".globl sigaltstack",
-    ".hidden sigaltstack",
-    ".set sigaltstack, {sigaltstack}",
-    // Weak, as std references them (it tests them for null).
-    ".weak gettid",
-    ".hidden gettid",
-    ".set gettid, {gettid}",
-    ".weak statx",
-    ".hidden statx",
-    ".set statx, {statx}",
-    ".globl fstat64",
-    ".hidden fstat64",
-    ".set fstat64, {fstat64}",
-    ".globl stat64",
-    ".hidden stat64",
-    ".set stat64, {stat64}",
-    write = sym write,
-    fstat64 = sym fstat64,
-    stat64 = sym stat64,
-    sigaltstack = sym sigaltstack,
-    gettid = sym gettid,
-    statx = sym statx,
-);
+/// Defines C symbols `$name` as hidden aliases of Rust functions: the
+/// library's calls to `$name` bind to them at link time and nothing is
+/// exported (an exported `write` or `dlsym` would take over the whole
+/// process's). `weak` for a name std references weakly (it tests such a
+/// name's address for null). Also used by src/zig_imports.rs.
+macro_rules! hidden_alias {
+    ($($bind:ident $name:ident = $f:path;)*) => {$(
+        core::arch::global_asm!(
+            concat!(".", stringify!($bind), " ", stringify!($name)),
+            concat!(".hidden ", stringify!($name)),
+            concat!(".set ", stringify!($name), ", {f}"),
+            f = sym $f,
+        );
+    )*};
+}
+// Only the zig build (src/zig_imports.rs) uses it outside this file.
+#[cfg_attr(not(cgofix_llvm_libunwind), allow(unused_imports))]
+pub(crate) use hidden_alias;
+
+hidden_alias! {
+    globl write = write;
+    globl sigaltstack = sigaltstack;
+    weak gettid = gettid;
+    weak statx = statx;
+    globl fstat64 = fstat64;
+    globl stat64 = stat64;
+}
 
 #[cfg(test)]
 mod tests {

@@ -165,27 +165,12 @@ unsafe extern "C" fn dladdr(addr: *const libc::c_void, info: *mut libc::Dl_info)
     }
 }
 
-// Hidden aliases under the names the library calls (as interpose's `hook!`
-// does for `own!`): bound inside this library at link time, never exported.
-core::arch::global_asm!(
-    ".globl pthread_rwlock_rdlock",
-    ".hidden pthread_rwlock_rdlock",
-    ".set pthread_rwlock_rdlock, {rd}",
-    ".globl pthread_rwlock_wrlock",
-    ".hidden pthread_rwlock_wrlock",
-    ".set pthread_rwlock_wrlock, {wr}",
-    ".globl pthread_rwlock_unlock",
-    ".hidden pthread_rwlock_unlock",
-    ".set pthread_rwlock_unlock, {un}",
-    ".globl dlsym",
-    ".hidden dlsym",
-    ".set dlsym, {dlsym}",
-    ".globl dladdr",
-    ".hidden dladdr",
-    ".set dladdr, {dladdr}",
-    rd = sym rdlock,
-    wr = sym wrlock,
-    un = sym unlock,
-    dlsym = sym dlsym,
-    dladdr = sym dladdr,
-);
+// Under the names the library calls (as interpose's `hook!` does for
+// `own!`).
+crate::primitives::hidden_alias! {
+    globl pthread_rwlock_rdlock = rdlock;
+    globl pthread_rwlock_wrlock = wrlock;
+    globl pthread_rwlock_unlock = unlock;
+    globl dlsym = dlsym;
+    globl dladdr = dladdr;
+}
