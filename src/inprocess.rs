@@ -91,11 +91,17 @@ fn global(name: &std::ffi::CStr) -> usize {
 /// The path of the other copy of the library whose code holds `addr`.
 /// Compared by object, not by the marker's address: `cgofix_instance` as
 /// a value would be looked up globally and could be the other copy's.
-fn other_copy(addr: usize) -> Option<String> {
+/// `own_base`: this copy's load address ([`own_base`]).
+fn other_copy(addr: usize, own_base: usize) -> Option<String> {
     let obj = elf::object_at(addr)?;
     elf::lookup_dynsym(&obj, MARKER)?;
-    let own = elf::object_at(own!(sigaction))?;
-    (obj.base != own.base).then(|| String::from_utf8_lossy(obj.name_bytes()).into_owned())
+    (obj.base != own_base).then(|| String::from_utf8_lossy(obj.name_bytes()).into_owned())
+}
+
+/// This copy's load address, found once per detection (each
+/// `elf::object_at` is a walk of the loaded objects under the loader lock).
+fn own_base() -> usize {
+    elf::object_at(own!(sigaction)).map_or(0, |o| o.base)
 }
 
 /// How this copy must work; `Inactive` carries the active copy's path.
@@ -112,12 +118,13 @@ pub fn detect() -> Detected {
     if g == own!(sigaction) {
         return Detected::Preload;
     }
-    if let Some(p) = other_copy(g) {
+    let own_base = own_base();
+    if let Some(p) = other_copy(g, own_base) {
         return Detected::Inactive(p);
     }
     let marker = global(c"cgofix_instance");
     if marker != 0 {
-        if let Some(p) = other_copy(marker) {
+        if let Some(p) = other_copy(marker, own_base) {
             return Detected::Inactive(p);
         }
         // Our own marker is global: this copy is in the global scope, yet
@@ -133,7 +140,6 @@ pub fn detect() -> Detected {
     }
     // Another copy attached in-process (another package's register): some
     // object's slot for a hooked name leads into it.
-    let own_base = elf::object_at(own!(sigaction)).map_or(0, |o| o.base);
     let mut objects = Vec::new();
     elf::for_each_object(|o| {
         if o.base != own_base {
@@ -143,7 +149,7 @@ pub fn detect() -> Detected {
     });
     for o in &objects {
         for (name, _) in hooks() {
-            if let Some(p) = got::slot_value(o, name).and_then(other_copy) {
+            if let Some(p) = got::slot_value(o, name).and_then(|a| other_copy(a, own_base)) {
                 return Detected::Inactive(p);
             }
         }
