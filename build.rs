@@ -61,8 +61,14 @@
 //!    +3.1 -> +1.1 minor faults, with `src/lazy_table.rs`; README
 //!    "Performance", fourth round). It also keeps code out of the pages
 //!    that hold data, the hardening it was made for. Costs up to two pages
-//!    of padding in the file, none in memory. Not the zig build: zig cc
-//!    rejects the option.
+//!    of padding in the file, none in memory. The zig build: 7.
+//!
+//! 7. The zig build gets 5 and 6 from a linker script instead,
+//!    link/zig-layout.ld (zig cc hands lld a `-T` script, while it rejects
+//!    both options): std's argv function and the start-up section first in
+//!    the code, RELRO page-aligned. A `/bin/true` start over the empty
+//!    preload: +4.2 -> +1.2 minor faults, the plain build's figure; storm
+//!    1.027 -> 1.020 (README "Performance", fifth round).
 //!
 //! Why: Bun does not otherwise load libgcc_s, and loading it was most of the
 //! shim's start-up cost (measured: `/bin/true` +0.24 ms per process with
@@ -114,6 +120,12 @@ fn main() {
     // flag").
     if var("CARGO_CFG_TARGET_OS") == "linux" && !zig {
         println!("cargo:rustc-cdylib-link-arg=-Wl,-z,separate-code");
+    }
+    // 7 above.
+    if var("CARGO_CFG_TARGET_OS") == "linux" && zig {
+        let script = PathBuf::from(var("CARGO_MANIFEST_DIR")).join("link/zig-layout.ld");
+        println!("cargo:rerun-if-changed={}", script.display());
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-T,{}", script.display());
     }
     // Verified with rust-lld, rustc's default linker there.
     if var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ARCH") == "x86_64" && !zig {

@@ -621,6 +621,16 @@ impl Elf {
             .map(|e| self.cstr(strs + self.u32(e) as usize))
             .collect()
     }
+    /// (p_type, p_vaddr, p_filesz) of each program header.
+    fn segments(&self) -> Vec<(u32, u64, u64)> {
+        let phoff = self.u64(0x20) as usize;
+        let phentsize = self.u16(0x36) as usize;
+        let phnum = self.u16(0x38) as usize;
+        (0..phnum)
+            .map(|i| phoff + i * phentsize)
+            .map(|b| (self.u32(b), self.u64(b + 0x10), self.u64(b + 0x20)))
+            .collect()
+    }
     fn has_section(&self, name: &str) -> bool {
         self.sections().iter().any(|s| s.name == name && s.size > 0)
     }
@@ -826,6 +836,41 @@ fn check_library(p: &Path, arch: Arch, floor: (u32, u32), what: &str) {
         "{what} {} exports {unwind:?}",
         p.display()
     );
+    // The relocated data, which the loader writes in every process, takes
+    // as few pages as its size allows: lld starts it on a page (build.rs 6,
+    // and 7 for the zig build), GNU ld (the aarch64 cross build) ends it on
+    // one. Begun mid-page, its 6.8 KiB took three pages instead of two, a
+    // page fault more in every process (README "Performance", fourth and
+    // fifth rounds).
+    const PT_GNU_RELRO: u32 = 0x6474_e552;
+    const PAGE: u64 = 4096;
+    let relro: Vec<(u64, u64)> = elf
+        .segments()
+        .into_iter()
+        .filter(|&(kind, _, _)| kind == PT_GNU_RELRO)
+        .map(|(_, vaddr, size)| (vaddr, size))
+        .collect();
+    let [(start, size)] = relro[..] else {
+        panic!("{what} {}: {} GNU_RELRO segments", p.display(), relro.len());
+    };
+    let spanned = (start + size).div_ceil(PAGE) - start / PAGE;
+    assert_eq!(
+        spanned,
+        size.div_ceil(PAGE),
+        "{what} {}: RELRO ({size:#x} bytes at {start:#x}) spans {spanned} pages: \
+         build.rs 6 and 7",
+        p.display()
+    );
+    // The zig build's start-up code is an output section of its own, the
+    // first of the code (link/zig-layout.ld); the plain build's is ordered
+    // into `.text`.
+    if floor == ZIG_GLIBC_FLOOR {
+        assert!(
+            elf.has_section(".text.cgofix_startup"),
+            "{what} {}: no .text.cgofix_startup section: was link/zig-layout.ld used?",
+            p.display()
+        );
+    }
     for sym in ["sigaction", "signal", "pthread_create", "dlopen"] {
         assert!(
             exports.iter().any(|e| e == sym),
