@@ -67,7 +67,7 @@
 //!    link/zig-layout.ld (zig cc hands lld a `-T` script, while it rejects
 //!    both options): std's argv function and the start-up section first in
 //!    the code, RELRO page-aligned. A `/bin/true` start over the empty
-//!    preload: +4.2 -> +1.2 minor faults, the plain build's figure; storm
+//!    preload: +4.2 -> +1.1 minor faults, the plain build's figure; storm
 //!    1.027 -> 1.020 (README "Performance", fifth round).
 //!
 //! Why: Bun does not otherwise load libgcc_s, and loading it was most of the
