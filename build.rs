@@ -61,7 +61,12 @@
 //!    +3.1 -> +1.1 minor faults, with `src/lazy_table.rs`; README
 //!    "Performance", fourth round). It also keeps code out of the pages
 //!    that hold data, the hardening it was made for. Costs up to two pages
-//!    of padding in the file, none in memory. The zig build: 7.
+//!    of padding in the file, none in memory. Since the sixth round also
+//!    `-z separate-loadable-segments` (lld), which starts the writable data
+//!    after RELRO on a page: begun where RELRO ended in its page, `.data`
+//!    and `.bss` took two pages where one holds them, both written in every
+//!    process (one page fault fewer; README "Performance", sixth round).
+//!    The zig build: 7.
 //!
 //! 7. The zig build gets 5 and 6 from a linker script instead,
 //!    link/zig-layout.ld (zig cc hands lld a `-T` script, while it rejects
@@ -127,9 +132,12 @@ fn main() {
         println!("cargo:rerun-if-changed={}", script.display());
         println!("cargo:rustc-cdylib-link-arg=-Wl,-T,{}", script.display());
     }
-    // Verified with rust-lld, rustc's default linker there.
+    // Verified with rust-lld, rustc's default linker there. (GNU ld, the
+    // aarch64 cross build's, ignores `-z separate-loadable-segments` with a
+    // warning; it starts the data after RELRO on a page by itself.)
     if var("CARGO_CFG_TARGET_OS") == "linux" && var("CARGO_CFG_TARGET_ARCH") == "x86_64" && !zig {
         println!("cargo:rustc-cdylib-link-arg=-nostartfiles");
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-z,separate-loadable-segments");
         order_std_argv_init(&var("TARGET"));
     }
     if var("CARGO_CFG_TARGET_OS") != "linux" || var("CARGO_CFG_TARGET_ENV") != "gnu" || zig {

@@ -76,6 +76,7 @@
 //! SIGNAL-REACHABLE: everything here. Atomics and raw system calls only: no
 //! allocation, no locks, no logging.
 
+use crate::lazy_table::LazyTable;
 use libc::{c_int, c_void, sigaction as SigAction, siginfo_t};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
@@ -152,10 +153,18 @@ pub fn switch_sp(interrupted_sp: usize) -> usize {
 }
 
 const N: usize = 65;
-/// JSC's handler, flags (without `SA_ONSTACK`) and mask word, per signal.
-static HANDLER: [AtomicUsize; N] = [const { AtomicUsize::new(0) }; N];
-static FLAGS: [AtomicI32; N] = [const { AtomicI32::new(0) }; N];
-static MASK: [AtomicU64; N] = [const { AtomicU64::new(0) }; N];
+/// JSC's handler, flags (without `SA_ONSTACK`) and mask word for one signal.
+struct Entry {
+    handler: AtomicUsize,
+    flags: AtomicI32,
+    mask: AtomicU64,
+}
+/// One entry per signal, mapped when the first record is taken: only a
+/// host with a suspend signal ever needs it, and as a static its 1.5 KiB
+/// made the library's data and `.bss` two pages, each written (a page
+/// fault) in every process start (README "Performance", sixth round).
+// SAFETY: all-zero is a valid `Entry` (three atomics).
+static RECORDS: LazyTable<Entry, N> = unsafe { LazyTable::new() };
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
 /// Called once from the constructor: `CGOFIX_SUSPEND_TRAMPOLINE`, on the
@@ -190,12 +199,16 @@ fn slot(sig: c_int) -> Option<usize> {
     usize::try_from(sig).ok().filter(|&s| (1..N).contains(&s))
 }
 
+/// Nothing recorded (or no table): all zero. Async-signal-safe.
 pub fn record(sig: c_int) -> Record {
-    let i = slot(sig).unwrap_or(0);
+    let Some(table) = RECORDS.get() else {
+        return Record(0, 0, 0);
+    };
+    let e = &table[slot(sig).unwrap_or(0)];
     Record(
-        HANDLER[i].load(Ordering::Acquire),
-        FLAGS[i].load(Ordering::Acquire),
-        MASK[i].load(Ordering::Acquire),
+        e.handler.load(Ordering::Acquire),
+        e.flags.load(Ordering::Acquire),
+        e.mask.load(Ordering::Acquire),
     )
 }
 
@@ -213,13 +226,28 @@ fn set_mask_word(m: &mut libc::sigset_t, w: u64) {
 
 /// Sets what the stand-in runs for `sig`: a new request (`stand_in`), or a
 /// record taken with [`record`] put back when the install that replaced it
-/// failed, so the kernel still runs what `rec` describes.
-pub fn set_record(sig: c_int, rec: Record) {
-    let i = slot(sig).unwrap_or(0);
+/// failed, so the kernel still runs what `rec` describes. Returns false
+/// when the table could not be mapped (`mmap` failed), leaving nothing
+/// recorded. Async-signal-safe.
+pub fn set_record(sig: c_int, rec: Record) -> bool {
+    let table = if rec == Record(0, 0, 0) {
+        // Putting back "nothing": no reason to map the table for that.
+        match RECORDS.get() {
+            Some(t) => t,
+            None => return true,
+        }
+    } else {
+        match RECORDS.get_or_map() {
+            Some(t) => t,
+            None => return false,
+        }
+    };
+    let e = &table[slot(sig).unwrap_or(0)];
     // The handler last: the stand-in reads it first.
-    FLAGS[i].store(rec.1, Ordering::Release);
-    MASK[i].store(rec.2, Ordering::Release);
-    HANDLER[i].store(rec.0, Ordering::Release);
+    e.flags.store(rec.1, Ordering::Release);
+    e.mask.store(rec.2, Ordering::Release);
+    e.handler.store(rec.0, Ordering::Release);
+    true
 }
 
 /// Records `req` (JSC's handler with the policy's `flags`) and returns the
@@ -232,7 +260,13 @@ pub fn stand_in(sig: c_int, req: &SigAction, flags: c_int) -> SigAction {
             flags & !libc::SA_ONSTACK,
             mask_word(&req.sa_mask),
         );
-        set_record(sig, rec);
+        if !set_record(sig, rec) {
+            // No memory for the record: the handler itself, off the
+            // sigaltstack, as without the trampoline (`signals.rs`).
+            let mut sa = *req;
+            sa.sa_flags = rec.1;
+            return sa;
+        }
     }
     let r = record(sig);
     // Every asynchronous signal is blocked while the trampoline runs: from

@@ -631,6 +631,17 @@ impl Elf {
             .map(|b| (self.u32(b), self.u64(b + 0x10), self.u64(b + 0x20)))
             .collect()
     }
+    /// Each `PT_LOAD`: (vaddr, memsz, flags).
+    fn loads(&self) -> Vec<(u64, u64, u32)> {
+        let phoff = self.u64(0x20) as usize;
+        let phentsize = self.u16(0x36) as usize;
+        let phnum = self.u16(0x38) as usize;
+        (0..phnum)
+            .map(|i| phoff + i * phentsize)
+            .filter(|&b| self.u32(b) == 1)
+            .map(|b| (self.u64(b + 0x10), self.u64(b + 0x28), self.u32(b + 4)))
+            .collect()
+    }
     fn has_section(&self, name: &str) -> bool {
         self.sections().iter().any(|s| s.name == name && s.size > 0)
     }
@@ -861,6 +872,45 @@ fn check_library(p: &Path, arch: Arch, floor: (u32, u32), what: &str) {
          build.rs 6 and 7",
         p.display()
     );
+    // The writable data after RELRO (`.data`, `.bss`), which the loader
+    // and the constructor write in every process, likewise: begun mid-page
+    // it took one page more than its size (the zig build: three for
+    // 5.4 KiB). The plain builds' fits in one page: a static that grows it
+    // past that is a page fault more in every process start; large tables
+    // belong in src/lazy_table.rs (README "Performance", sixth round).
+    const PF_W: u32 = 2;
+    let relro_end = (start + size).next_multiple_of(PAGE);
+    let (lo, hi) = elf
+        .loads()
+        .into_iter()
+        .filter(|&(_, _, flags)| flags & PF_W != 0)
+        .map(|(vaddr, memsz, _)| (vaddr.max(relro_end), vaddr + memsz))
+        .filter(|&(lo, hi)| lo < hi)
+        .fold((u64::MAX, 0), |(a, b), (lo, hi)| (a.min(lo), b.max(hi)));
+    assert!(
+        lo < hi,
+        "{what} {}: no writable data after RELRO",
+        p.display()
+    );
+    let data_pages = hi.div_ceil(PAGE) - lo / PAGE;
+    assert_eq!(
+        data_pages,
+        (hi - lo).div_ceil(PAGE),
+        "{what} {}: the writable data ({:#x} bytes at {lo:#x}) spans {data_pages} pages: \
+         build.rs 6 and 7",
+        p.display(),
+        hi - lo
+    );
+    if floor == PLAIN_GLIBC_FLOOR {
+        assert_eq!(
+            data_pages,
+            1,
+            "{what} {}: the writable data ({:#x} bytes) takes {data_pages} pages: \
+             move a large static to src/lazy_table.rs",
+            p.display(),
+            hi - lo
+        );
+    }
     // The zig build's start-up code is an output section of its own, the
     // first of the code (link/zig-layout.ld); the plain build's is ordered
     // into `.text`.
