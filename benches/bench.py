@@ -229,7 +229,7 @@ def counters():
         print(f"/bin/true, {label:<14} {c['total']:>8} instructions (relocation {c['relocate']}, constructors {c['init']}, "
               f"cgofix constructor {c['constructor']}, ld.so strcmp {c['strcmp']}), {pf[s]:.1f} minor faults, "
               f"{loader_stats(s).get('relocs', 0)} relocations; {calls}")
-    print(f"shim over empty preload: +{cg[True]['total'] - cg[EMPTY]['total']} instructions, +{pf[True] - pf[EMPTY]:.1f} minor faults")
+    print(f"shim over empty preload: {cg[True]['total'] - cg[EMPTY]['total']:+} instructions, {pf[True] - pf[EMPTY]:+.1f} minor faults")
 
 
 def ab(name, fn, rounds, unit, lower_is_better=True):

@@ -631,15 +631,18 @@ impl Elf {
             .map(|b| (self.u32(b), self.u64(b + 0x10), self.u64(b + 0x20)))
             .collect()
     }
-    /// Each `PT_LOAD`: (vaddr, memsz, flags).
-    fn loads(&self) -> Vec<(u64, u64, u32)> {
+    /// Each `PT_LOAD`: (vaddr, filesz, memsz, flags).
+    fn loads(&self) -> Vec<(u64, u64, u64, u32)> {
         let phoff = self.u64(0x20) as usize;
         let phentsize = self.u16(0x36) as usize;
         let phnum = self.u16(0x38) as usize;
         (0..phnum)
             .map(|i| phoff + i * phentsize)
             .filter(|&b| self.u32(b) == 1)
-            .map(|b| (self.u64(b + 0x10), self.u64(b + 0x28), self.u32(b + 4)))
+            .map(|b| {
+                let (vaddr, filesz) = (self.u64(b + 0x10), self.u64(b + 0x20));
+                (vaddr, filesz, self.u64(b + 0x28), self.u32(b + 4))
+            })
             .collect()
     }
     fn has_section(&self, name: &str) -> bool {
@@ -883,8 +886,8 @@ fn check_library(p: &Path, arch: Arch, floor: (u32, u32), what: &str) {
     let (lo, hi) = elf
         .loads()
         .into_iter()
-        .filter(|&(_, _, flags)| flags & PF_W != 0)
-        .map(|(vaddr, memsz, _)| (vaddr.max(relro_end), vaddr + memsz))
+        .filter(|&(_, _, _, flags)| flags & PF_W != 0)
+        .map(|(vaddr, _, memsz, _)| (vaddr.max(relro_end), vaddr + memsz))
         .filter(|&(lo, hi)| lo < hi)
         .fold((u64::MAX, 0), |(a, b), (lo, hi)| (a.min(lo), b.max(hi)));
     assert!(
@@ -901,6 +904,26 @@ fn check_library(p: &Path, arch: Arch, floor: (u32, u32), what: &str) {
         p.display(),
         hi - lo
     );
+    // No hole between the segments where pages are 4 KiB (x86_64; the
+    // aarch64 builds align their segments to 64 KiB pages): the loader
+    // closes each hole with one more `mprotect` in every process (glibc
+    // elf/dl-map-segments.h, `has_holes`: a segment's file part, rounded
+    // up to a page, must end where the next one's first page starts). The
+    // zig build had one after its code until link/zig-layout.ld gave
+    // RELRO a page address (README "Performance", sixth round).
+    if arch == Arch::X86_64 {
+        let mut loads = elf.loads();
+        loads.sort_unstable();
+        for pair in loads.windows(2) {
+            let ((a, filesz, _, _), (b, _, _, _)) = (pair[0], pair[1]);
+            assert_eq!(
+                (a + filesz).next_multiple_of(PAGE),
+                b / PAGE * PAGE,
+                "{what} {}: a hole between the segments at {a:#x} and {b:#x}: build.rs 6 and 7",
+                p.display()
+            );
+        }
+    }
     if floor == PLAIN_GLIBC_FLOOR {
         assert_eq!(
             data_pages,
