@@ -44,10 +44,12 @@ pub mod trampoline;
 #[cfg(cgofix_llvm_libunwind)]
 mod zig_imports;
 
+use libc::{c_char, c_int};
+
 // Start-up code kept together (build.rs, 4).
 #[unsafe(link_section = ".text.cgofix_startup")]
-fn init() {
-    let vars = env::cgofix_vars();
+fn init(env: env::Environ) {
+    let vars = env::cgofix_vars(env);
     let (cfg, warnings) = config::parse(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     // Preloaded, loaded late (`cgofix/register`), or a second copy.
     let detected = inprocess::detect();
@@ -80,7 +82,7 @@ fn init() {
     if !cfg.disable {
         let host = host::identify();
         is_bun = host.is_bun;
-        suspend::init(&cfg, host);
+        suspend::init(&cfg, host, env);
         trampoline::init(cfg.suspend_trampoline);
         // Go code ranges are asked for on suspend signals (the sigaction
         // policy, the trampoline) and by the SIGPIPE rule. Objects loaded
@@ -127,12 +129,20 @@ fn init() {
 /// The constructor's `.init_array` entry: what the `ctor` crate generated
 /// on Linux, without its wrapper function, which the start-up section
 /// could not hold (build.rs, 4).
+/// glibc passes `.init_array` functions `argc`, `argv` and the environment
+/// (`env.rs`).
 #[used]
 #[unsafe(link_section = ".init_array")]
-static CONSTRUCTOR: extern "C" fn() = cgofix_constructor;
+static CONSTRUCTOR: extern "C" fn(c_int, *const *const c_char, *const *const c_char) =
+    cgofix_constructor;
 
 #[unsafe(link_section = ".text.cgofix_startup")]
-extern "C" fn cgofix_constructor() {
+extern "C" fn cgofix_constructor(
+    argc: c_int,
+    argv: *const *const c_char,
+    envp: *const *const c_char,
+) {
+    let env = env::Environ::from_init(argc, argv, envp);
     // A constructor must never unwind into the loader.
-    let _ = std::panic::catch_unwind(init);
+    let _ = std::panic::catch_unwind(|| init(env));
 }

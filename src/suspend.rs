@@ -29,6 +29,7 @@
 //! `is_protected` and `protected` are SIGNAL-REACHABLE and async-signal-safe.
 
 use crate::config::{Config, SuspendMode};
+use crate::env::Environ;
 use crate::handler_probe;
 use crate::host::Host;
 use crate::sigset::{SigSet, parse_signal};
@@ -81,8 +82,8 @@ pub fn plan(
 }
 
 /// Called once from the constructor.
-pub fn init(cfg: &Config, host: Host) {
-    let env = crate::env::var("JSC_SIGNAL_FOR_GC");
+pub fn init(cfg: &Config, host: Host, env: Environ) {
+    let env = crate::env::var(env, "JSC_SIGNAL_FOR_GC");
     let (fixed, candidates) = plan(cfg.suspend, host.is_bun, env.as_deref());
     EXE_START.store(host.exe_text.0, Ordering::Relaxed);
     EXE_END.store(host.exe_text.1, Ordering::Relaxed);
