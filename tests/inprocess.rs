@@ -82,7 +82,10 @@ fn write_app_files(p: &Project) {
     std::fs::write(p.app.join("run.cjs"), RUN_CJS).unwrap();
     std::fs::write(
         p.app.join("first.mjs"),
-        "import \"cgofix/register\";\nimport \"./run.cjs\";\n",
+        // The app by a dynamic import, as the README says: with a static
+        // `import "./run.cjs"`, Bun evaluated run.cjs (and the Go module
+        // it loads) before register in some runs (README "In-process mode").
+        "import \"cgofix/register\";\nawait import(\"./run.cjs\");\n",
     )
     .unwrap();
     // bunfig.toml applies to the directory Bun runs in: a subdirectory,
@@ -114,7 +117,8 @@ enum Register {
     Without,
     /// bunfig.toml `preload = ["cgofix/register"]`.
     Bunfig,
-    /// `import "cgofix/register"` as the entry's first line.
+    /// `import "cgofix/register"` as the entry's first line, the app by a
+    /// dynamic `import()` after it.
     FirstImport,
     /// `node --import cgofix/register`.
     NodeImport,

@@ -7,7 +7,10 @@
 // (README "In-process mode" says what it cannot see that the preload can).
 // Import it first:
 //
-//   import "cgofix/register";                 // first line of the entry
+//   import "cgofix/register";                 // first line of the entry,
+//   await import("./app.js");                 // then the app (Bun evaluates
+//                                             // static CommonJS imports out of
+//                                             // order: main README)
 //   bunfig.toml: preload = ["cgofix/register"]
 //   node --import cgofix/register app.js
 //
