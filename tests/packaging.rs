@@ -904,6 +904,22 @@ fn check_library(p: &Path, arch: Arch, floor: (u32, u32), what: &str) {
         p.display(),
         hi - lo
     );
+    // Code has pages of its own (`-z separate-code`, build.rs 6; lld's
+    // default in the zig build): the first segment, which holds the ELF
+    // header, the symbol tables and the relocations, is not executable.
+    // GNU ld, the aarch64 cross build's linker, only warns about a `-z`
+    // option it does not know, so a wrong option there would drop this
+    // hardening silently.
+    const PF_X: u32 = 1;
+    let mut by_address = elf.loads();
+    by_address.sort_unstable();
+    assert!(
+        by_address
+            .first()
+            .is_some_and(|&(_, _, _, flags)| flags & PF_X == 0),
+        "{what} {}: the first segment is executable: build.rs 6",
+        p.display()
+    );
     // No hole between the segments where pages are 4 KiB (x86_64; the
     // aarch64 builds align their segments to 64 KiB pages): the loader
     // closes each hole with one more `mprotect` in every process (glibc
