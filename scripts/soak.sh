@@ -38,6 +38,9 @@ CGOFIXTEST_SOAK_RUNS="$runs" cargo test --release --quiet --test aarch64_suspend
 echo "soak: two Go runtimes (1.19 + newest) under load in one process, $runs runs" >&2
 CGOFIXTEST_SOAK_RUNS="$runs" cargo test --release --quiet --test hosts -- --ignored --nocapture --exact \
     measure_two_runtimes_under_load 2>&1 | grep -E 'two-runtimes|test result|HANG|panicked'
+echo "soak: Deno signal listener after Go under a SIGUSR2 storm, $runs runs" >&2
+CGOFIXTEST_SOAK_RUNS="$runs" cargo test --release --quiet --test hosts -- --ignored --nocapture --exact \
+    measure_deno_storm 2>&1 | grep -E 'deno-storm|crashed|test result|HANG|panicked'
 echo "soak: memcheck on the 4x1000 thread program" >&2
 t --test-threads=1 --nocapture --ignored --exact soak_valgrind_thread_program 2>&1 \
     | grep -E 'memcheck|test result|HANG|FAIL|panicked'
